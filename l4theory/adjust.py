@@ -1,0 +1,632 @@
+"""The L4-norm weight adjustment of a converted network's first layer (paper Eqs. 6-9).
+
+Under rate-coded (Bernoulli/Poisson) input the pre-firing membrane potential of neuron
+``j`` has a mean set by ``w_j . E[s]`` and a spread that the paper bounds by the L4 norm
+``||w_j||_4``. A neuron whose weights are "peaky" (large L4 norm relative to the layer)
+crosses a threshold set for the mean more often than its ANN activation warrants; the
+adjustment rescales each row so that its *effective* threshold (Eq. 6) moves back to the
+balanced threshold ``v_th0``.
+
+For a layer with rows ``w_j`` (a conv kernel is flattened over ``(C_in, kh, kw)``):
+
+1. ``mu_j`` = mean per-step input current ``w_j . E[s] (+ b_j)`` over the calibration
+   batch and over every convolution window, zero padding included.
+2. ``L4_j = ||w_j||_4``, ``muL4 = mean_j L4_j``.
+3. Eq. 8: ``L4s_j = (L4_j + r_s muL4) / (1 + r_s)``, ``rho_j = L4s_j / muL4``.
+4. Eq. 6: ``v_hat_j = mu_j + rho_j (v_th0 - mu_j)``.
+5. Eq. 7: ``s_j = v_th0 / v_hat_j``; Eq. 9: ``s_hat_j = (s_j + r_s) / (1 + r_s)``.
+6. Row ``j`` (and its bias) is multiplied by ``s_hat_j``; then the whole layer is
+   multiplied by ``c = mean|W| / mean|W_scaled|`` so that its mean weight magnitude is
+   the original one.
+
+Guard: where ``v_hat_j <= 0`` or is not finite, Eq. 7 has no meaning (the neuron's
+effective threshold is not positive). Such a neuron is left unadjusted: its ``s_j`` and
+``s_hat_j`` are set to exactly 1 (``v_hat_j`` is reported as computed), it is flagged in
+``guarded`` and counted in ``n_guarded``. It still takes the layer rescale ``c`` like every
+other row, because ``c`` is a property of the layer (it restores the layer's mean ``|w|``),
+so its weights relative to the rest of the layer are unchanged. With ``strict=True`` a
+guarded neuron raises :class:`ValueError` instead, naming the neurons.
+
+``method="exact"`` (beyond the paper) replaces the L4 proxy in Eq. 8 by the exact
+per-step standard deviation of the input current, ``sigma_j = mean over batch and windows
+of sqrt(sum_i w_ji^2 Var[s_i])``; see ``docs/adjustment.md``.
+
+See ``docs/adjustment.md`` for the conventions and the invariances the tests check.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import as_array, check_int, check_positive, fmt
+
+__all__ = ["AdjustResult", "L4Adjuster", "NotFittedError", "adjust_weights", "mean_patch"]
+
+_METHODS = ("l4", "exact")
+# Upper bound on the elements of one chunk of the exact-variance convolution.
+_CHUNK_ELEMS = 1 << 22
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when :meth:`L4Adjuster.adjust` is called before :meth:`L4Adjuster.fit`."""
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _pair(name: str, value, minimum: int) -> tuple[int, int]:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        return (check_int(name, value[0], minimum=minimum),
+                check_int(name, value[1], minimum=minimum))
+    v = check_int(name, value, minimum=minimum)
+    return (v, v)
+
+
+def _check_weights(weights) -> np.ndarray:
+    w = as_array("weights", weights)
+    if w.ndim not in (2, 4):
+        raise ValueError(
+            "weights must be a dense matrix (n_out, n_in) or a conv kernel "
+            f"(C_out, C_in, kh, kw), got shape {w.shape}"
+        )
+    if 0 in w.shape:
+        raise ValueError(f"weights must not be empty, got shape {w.shape}")
+    if not np.any(w):
+        raise ValueError(
+            f"weights are all zero (shape {w.shape}): the layer's mean L4 norm is 0 and "
+            "Eq. 8 is undefined"
+        )
+    return w
+
+
+def _check_bias(bias, n_out: int) -> np.ndarray | None:
+    if bias is None:
+        return None
+    b = as_array("bias", bias)
+    if b.shape != (n_out,):
+        raise ValueError(
+            f"bias must have shape ({n_out},) (one entry per output row of weights), "
+            f"got shape {b.shape}: {fmt(b)}"
+        )
+    return b
+
+
+def _check_method(method) -> str:
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    return method
+
+
+def _check_r_s(r_s) -> float:
+    arr = as_array("r_s", r_s, nonneg=True, allow_inf=True)
+    if arr.ndim != 0:
+        raise ValueError(f"r_s must be a scalar >= 0 (np.inf allowed), got {fmt(arr)}")
+    return float(arr)
+
+
+def _check_v_th0(v_th0) -> float:
+    arr = check_positive("v_th0", v_th0)
+    if arr.ndim != 0:
+        raise ValueError(f"v_th0 must be a scalar > 0, got {fmt(arr)}")
+    return float(arr)
+
+
+def _check_inputs(name: str, inputs, w: np.ndarray, *, nonneg: bool = False) -> np.ndarray:
+    """Validate the calibration batch against the weights; dense inputs come back 2-D."""
+    x = as_array(name, inputs, nonneg=nonneg)
+    if w.ndim == 2:
+        n_in = w.shape[1]
+        if x.ndim >= 2 and x.shape[0] >= 1 and math.prod(x.shape[1:]) == n_in:
+            return x.reshape(x.shape[0], n_in)
+        raise ValueError(
+            f"{name} must have shape (batch, {n_in}) (or (batch, ...) with {n_in} features "
+            f"per sample, flattened in C order) to match weights of shape {w.shape}, "
+            f"got shape {x.shape}"
+        )
+    if x.ndim != 4 or x.shape[0] < 1 or x.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"{name} must have shape (batch, {w.shape[1]}, H, W) to match a conv kernel of "
+            f"shape {w.shape}, got shape {x.shape}"
+        )
+    return x
+
+
+def _conv_geometry(x_shape, w_shape, stride, padding) -> tuple[int, int]:
+    (sh, sw), (ph, pw) = stride, padding
+    kh, kw = w_shape[2:]
+    h, wd = x_shape[2:]
+    oh = (h + 2 * ph - kh) // sh + 1
+    ow = (wd + 2 * pw - kw) // sw + 1
+    if h + 2 * ph < kh or wd + 2 * pw < kw or oh < 1 or ow < 1:
+        raise ValueError(
+            f"kernel {kh}x{kw} does not fit inputs of spatial size {h}x{wd} with "
+            f"padding={padding}, stride={stride}"
+        )
+    return oh, ow
+
+
+def _window_slices(a: int, b: int, oh: int, ow: int, stride) -> tuple[slice, slice]:
+    """Slices of the padded map that kernel offset ``(a, b)`` sees over all windows."""
+    sh, sw = stride
+    return slice(a, a + sh * (oh - 1) + 1, sh), slice(b, b + sw * (ow - 1) + 1, sw)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def mean_patch(inputs, kernel_size, *, stride=1, padding=0) -> np.ndarray:
+    """Mean im2col patch of a batch, over samples and every convolution window.
+
+    By linearity ``mean over (batch, windows) of w . patch == w . mean_patch``, so the
+    adjustment's ``mu_j`` only needs this one patch. It is computed from shifted strided
+    views of the batch-mean (zero-padded) input map, ``kh * kw`` sums in all; the batch is
+    never unfolded.
+
+    Parameters
+    ----------
+    inputs : array_like, shape (batch, C_in, H, W)
+        Expected per-step spike input ``E[s]`` (dimensionless spikes per step).
+    kernel_size : int or (int, int)
+        ``(kh, kw)``.
+    stride, padding : int or (int, int)
+        Convolution stride (``>= 1``) and symmetric zero padding (``>= 0``).
+
+    Returns
+    -------
+    numpy.ndarray, shape (C_in * kh * kw,)
+        The mean patch, flattened in ``(C_in, kh, kw)`` C order like the kernel rows.
+    """
+    x = as_array("inputs", inputs, ndim=4)
+    kh, kw = _pair("kernel_size", kernel_size, 1)
+    stride = _pair("stride", stride, 1)
+    padding = _pair("padding", padding, 0)
+    if x.shape[0] < 1:
+        raise ValueError(f"inputs must hold at least one sample, got shape {x.shape}")
+    return _mean_patch(x, (kh, kw), stride, padding)
+
+
+def _mean_patch(x: np.ndarray, ksize, stride, padding) -> np.ndarray:
+    kh, kw = ksize
+    oh, ow = _conv_geometry(x.shape, (0, 0, kh, kw), stride, padding)
+    ph, pw = padding
+    xbar = np.pad(x.mean(axis=0), ((0, 0), (ph, ph), (pw, pw)))
+    patch = np.empty((x.shape[1], kh, kw))
+    for a in range(kh):
+        for b in range(kw):
+            rs, cs = _window_slices(a, b, oh, ow, stride)
+            patch[:, a, b] = xbar[:, rs, cs].mean(axis=(1, 2))
+    return patch.reshape(-1)
+
+
+def _l4_rows(w2d: np.ndarray) -> np.ndarray:
+    """Row-wise L4 norms, scaled by the row maximum so that ``w**4`` cannot overflow."""
+    m = np.abs(w2d).max(axis=1)
+    safe = np.where(m > 0, m, 1.0)
+    return m * np.sum((w2d / safe[:, None]) ** 4, axis=1) ** 0.25
+
+
+def _exact_sigma(w: np.ndarray, var: np.ndarray, stride, padding) -> np.ndarray:
+    """Mean over batch and windows of ``sqrt(sum_i w_ji^2 Var[s_i])``, per output row."""
+    n_out = w.shape[0]
+    w2 = w**2
+    if w.ndim == 2:
+        chunk = max(1, _CHUNK_ELEMS // max(n_out, 1))
+        total = np.zeros(n_out)
+        for start in range(0, var.shape[0], chunk):
+            total += np.sqrt(var[start:start + chunk] @ w2.T).sum(axis=0)
+        return total / var.shape[0]
+    kh, kw = w.shape[2:]
+    oh, ow = _conv_geometry(var.shape, w.shape, stride, padding)
+    ph, pw = padding
+    chunk = max(1, _CHUNK_ELEMS // (n_out * oh * ow))
+    total = np.zeros(n_out)
+    for start in range(0, var.shape[0], chunk):
+        vp = np.pad(var[start:start + chunk], ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        acc = np.zeros((n_out, vp.shape[0], oh, ow))
+        for a in range(kh):
+            for b in range(kw):
+                rs, cs = _window_slices(a, b, oh, ow, stride)
+                acc += np.tensordot(w2[:, :, a, b], vp[:, :, rs, cs], axes=([1], [1]))
+        total += np.sqrt(acc).sum(axis=(1, 2, 3))
+    return total / (var.shape[0] * oh * ow)
+
+
+# --------------------------------------------------------------------------- core
+
+
+@dataclass(frozen=True, eq=False)
+class AdjustResult:
+    """Outcome of :func:`adjust_weights`; every per-neuron array has shape ``(n_out,)``.
+
+    Attributes
+    ----------
+    weights : numpy.ndarray
+        Adjusted weights, same shape (and floating dtype) as the input weights.
+    bias : numpy.ndarray or None
+        Adjusted bias, shape ``(n_out,)``, or None when no bias was given.
+    mu : numpy.ndarray
+        ``mu_j``, the mean per-step input current (threshold units), bias included.
+    l4 : numpy.ndarray
+        ``L4_j = ||w_j||_4`` of the flattened rows.
+    mu_l4 : float
+        ``muL4 = mean_j L4_j``.
+    spread : numpy.ndarray
+        The per-neuron spread used in Eq. 8: ``l4`` for ``method="l4"``, the exact mean
+        per-step standard deviation ``sigma_j`` for ``method="exact"``.
+    rho : numpy.ndarray
+        ``rho_j`` of Eq. 8 (smoothed spread over its layer mean).
+    v_hat : numpy.ndarray
+        ``v_hat_j`` of Eq. 6, as computed (also where guarded).
+    s : numpy.ndarray
+        ``s_j = v_th0 / v_hat_j`` (Eq. 7); exactly 1 where guarded.
+    s_hat : numpy.ndarray
+        ``s_hat_j = (s_j + r_s) / (1 + r_s)`` (Eq. 9); exactly 1 where guarded.
+    c : float
+        Layer rescale ``mean|W| / mean|W * s_hat|``; the adjusted row ``j`` is
+        ``c * s_hat_j * w_j``.
+    guarded : numpy.ndarray of bool
+        Neurons with ``v_hat_j <= 0`` or not finite, left unadjusted.
+    n_guarded : int
+        ``guarded.sum()``.
+    r_s : float
+        Smoothing ratio used (``inf`` = no change).
+    v_th0 : float
+        Balanced threshold used.
+    method : str
+        ``"l4"`` (the paper) or ``"exact"``.
+    """
+
+    weights: np.ndarray
+    bias: np.ndarray | None
+    mu: np.ndarray
+    l4: np.ndarray
+    mu_l4: float
+    spread: np.ndarray
+    rho: np.ndarray
+    v_hat: np.ndarray
+    s: np.ndarray
+    s_hat: np.ndarray
+    c: float
+    guarded: np.ndarray
+    n_guarded: int
+    r_s: float
+    v_th0: float
+    method: str = "l4"
+
+    @property
+    def scales(self) -> np.ndarray:
+        """Total per-row factor ``c * s_hat_j`` applied to the weights and bias."""
+        return self.c * self.s_hat
+
+    def summary(self) -> dict:
+        """JSON-safe summary for printing and model metadata.
+
+        Returns
+        -------
+        dict
+            ``method``, ``r_s`` (a float, or the string ``"inf"``), ``v_th0``,
+            ``n_neurons``, ``n_guarded``, ``c``, ``s_min``/``s_median``/``s_max`` and
+            ``s_hat_min``/``s_hat_median``/``s_hat_max`` (plain Python numbers).
+        """
+        return _summary(self.method, self.r_s, self.v_th0, self.s, self.s_hat, self.c,
+                        self.n_guarded)
+
+
+def _summary(method, r_s, v_th0, s, s_hat, c, n_guarded) -> dict:
+    return {
+        "method": method,
+        "r_s": r_s if math.isfinite(r_s) else "inf",
+        "v_th0": float(v_th0),
+        "n_neurons": int(s.size),
+        "n_guarded": int(n_guarded),
+        "c": float(c),
+        "s_min": float(np.min(s)),
+        "s_median": float(np.median(s)),
+        "s_max": float(np.max(s)),
+        "s_hat_min": float(np.min(s_hat)),
+        "s_hat_median": float(np.median(s_hat)),
+        "s_hat_max": float(np.max(s_hat)),
+    }
+
+
+def _fit(weights, inputs, v_th0, r_s, bias, stride, padding, strict, method, input_var):
+    """Validate everything and compute Eqs. 6-9; returns a dict of the fitted quantities."""
+    w = _check_weights(weights)
+    n_out = w.shape[0]
+    b = _check_bias(bias, n_out)
+    v_th0 = _check_v_th0(v_th0)
+    r_s = _check_r_s(r_s)
+    method = _check_method(method)
+    if not isinstance(strict, (bool, np.bool_)):
+        raise ValueError(f"strict must be a bool, got {strict!r}")
+    stride = _pair("stride", stride, 1)
+    padding = _pair("padding", padding, 0)
+    if w.ndim == 2 and (stride != (1, 1) or padding != (0, 0)):
+        raise ValueError(
+            f"stride and padding apply to conv kernels only; weights of shape {w.shape} are "
+            f"dense, got stride={stride}, padding={padding}"
+        )
+    x = _check_inputs("inputs", inputs, w)
+    if input_var is not None and method != "exact":
+        raise ValueError('input_var is used by method="exact" only; got method="l4"')
+
+    w2d = w.reshape(n_out, -1)
+    # Step 1: mu_j = mean over batch and windows of w_j . patch (+ b_j).
+    patch = x.mean(axis=0) if w.ndim == 2 else _mean_patch(x, w.shape[2:], stride, padding)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = w2d @ patch
+        if b is not None:
+            mu = mu + b
+    # Step 2: L4 norms per (flattened) row.
+    l4 = _l4_rows(w2d)
+    mu_l4 = float(l4.mean())
+    if method == "l4":
+        spread = l4
+    else:
+        if input_var is None:
+            if np.any(np.abs(x) > 1):
+                raise ValueError(
+                    'method="exact" derives Var[s] = |E[s]| (1 - |E[s]|) (bernoulli and '
+                    "signed encoders), which needs |inputs| <= 1; got max |inputs| = "
+                    f"{float(np.abs(x).max())!r}. Pass input_var for other encoders."
+                )
+            var = np.abs(x) * (1.0 - np.abs(x))
+        else:
+            var = _check_inputs("input_var", input_var, w, nonneg=True)
+            if var.shape != x.shape:
+                raise ValueError(
+                    f"input_var has shape {np.shape(input_var)} but inputs has shape "
+                    f"{np.shape(inputs)}; they must match"
+                )
+        spread = _exact_sigma(w if w.ndim == 4 else w2d, var, stride, padding)
+        if not np.any(spread > 0):
+            raise ValueError(
+                'method="exact": every neuron has zero input-current variance on this '
+                "calibration batch (deterministic input), so Eq. 8 is undefined"
+            )
+    spread_mean = float(spread.mean())
+    # Step 3: Eq. 8.
+    if math.isinf(r_s):
+        rho = np.ones(n_out)
+    else:
+        rho = ((spread + r_s * spread_mean) / (1.0 + r_s)) / spread_mean
+    # Step 4: Eq. 6.
+    with np.errstate(over="ignore", invalid="ignore"):
+        v_hat = mu + rho * (v_th0 - mu)
+    guarded = ~np.isfinite(v_hat) | (v_hat <= 0)
+    if strict and guarded.any():
+        idx = np.flatnonzero(guarded)
+        shown = ", ".join(f"{i} (v_hat={v_hat[i]!r})" for i in idx[:10])
+        more = f" and {idx.size - 10} more" if idx.size > 10 else ""
+        raise ValueError(
+            f"strict=True: {idx.size} neuron(s) have v_hat <= 0 or not finite, so Eq. 7 "
+            f"is undefined: neurons {shown}{more}"
+        )
+    # Step 5: Eq. 7 and Eq. 9 (guarded neurons: exactly 1).
+    safe_v_hat = np.where(guarded, v_th0, v_hat)
+    s = np.where(guarded, 1.0, v_th0 / safe_v_hat)
+    s_hat = np.ones(n_out) if math.isinf(r_s) else (s + r_s) / (1.0 + r_s)
+    s_hat = np.where(guarded, 1.0, s_hat)
+    # Step 6: layer rescale to the original mean |w|.
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = float(np.abs(w2d).mean() / np.abs(w2d * s_hat[:, None]).mean())
+    if math.isinf(r_s):
+        c = 1.0
+    if not (math.isfinite(c) and c > 0):
+        raise ValueError(
+            f"the layer rescale c = mean|W| / mean|W_scaled| is {c!r}; the scales "
+            f"s_hat ({fmt(s_hat)}) overflow for these weights"
+        )
+    return {
+        "shape": w.shape, "mu": mu, "l4": l4, "mu_l4": mu_l4, "spread": spread,
+        "rho": rho, "v_hat": v_hat, "s": s, "s_hat": s_hat, "c": c, "guarded": guarded,
+        "n_guarded": int(guarded.sum()), "r_s": r_s, "v_th0": v_th0, "method": method,
+    }
+
+
+def _out_dtype(value) -> np.dtype:
+    dt = getattr(value, "dtype", None)
+    if dt is not None and np.issubdtype(dt, np.floating):
+        return dt
+    return np.dtype(np.float64)
+
+
+def _apply(weights, bias, s_hat: np.ndarray, c: float, shape=None):
+    """Multiply row ``j`` of ``weights`` (and ``bias[j]``) by ``c * s_hat[j]``."""
+    w = as_array("weights", weights)
+    if shape is not None and w.shape != tuple(shape):
+        raise ValueError(
+            f"weights has shape {w.shape} but the adjuster was fitted on shape "
+            f"{tuple(shape)}; they must match"
+        )
+    n_out = s_hat.shape[0]
+    b = _check_bias(bias, n_out)
+    scale = c * s_hat
+    w_new = (w.reshape(n_out, -1) * scale[:, None]).reshape(w.shape).astype(_out_dtype(weights))
+    b_new = None if b is None else (b * scale).astype(_out_dtype(bias))
+    return w_new, b_new
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def adjust_weights(weights, inputs, v_th0, r_s, *, bias=None, stride=1, padding=0,
+                   strict=False, method="l4", input_var=None) -> AdjustResult:
+    """Apply the paper's L4 adjustment (Eqs. 6-9) to one layer's weights.
+
+    Parameters
+    ----------
+    weights : array_like, shape (n_out, n_in) or (C_out, C_in, kh, kw)
+        Dense weights or a conv kernel, in threshold units per input spike. Rows (output
+        channels) are flattened over ``(C_in, kh, kw)`` in C order.
+    inputs : array_like, shape (batch, n_in) or (batch, C_in, H, W)
+        Calibration batch of the *expected* per-step spike input ``E[s]`` (the caller
+        converts pixels with its encoder's mean: ``clip(x, -1, 1)`` for the signed
+        encoder, ``clip(x, 0, 1)`` for bernoulli). For dense weights any
+        ``(batch, ...)`` shape with ``n_in`` features per sample is flattened in C order.
+    v_th0 : float
+        The layer's balanced threshold before any sweep scale (``> 0``, threshold units).
+    r_s : float
+        Smoothing ratio ``>= 0`` of Eqs. 8 and 9 (applied in both, as the paper writes);
+        ``np.inf`` means no change.
+    bias : array_like, shape (n_out,), optional
+        Bias per row; it enters ``mu_j`` and is scaled with its row.
+    stride, padding : int or (int, int)
+        Convolution stride (``>= 1``) and symmetric zero padding (``>= 0``); conv only.
+    strict : bool
+        Raise :class:`ValueError` naming the neurons with ``v_hat_j <= 0`` or not finite
+        instead of leaving them unadjusted.
+    method : {"l4", "exact"}
+        ``"l4"`` (default, the paper): the spread in Eq. 8 is ``||w_j||_4``. ``"exact"``
+        (beyond the paper): the spread is the exact per-step standard deviation of the
+        input current, averaged over the calibration batch and windows.
+    input_var : array_like, optional
+        ``method="exact"`` only: per-step spike variance ``Var[s]``, same shape as
+        ``inputs``. Default ``|E[s]| (1 - |E[s]|)``, right for the bernoulli and signed
+        encoders (use ``E[s]`` for poisson, 0 for constant input).
+
+    Returns
+    -------
+    AdjustResult
+        Adjusted weights and bias, every intermediate of Eqs. 6-9, the guard mask and
+        count; :meth:`AdjustResult.summary` gives a JSON-safe digest.
+
+    Raises
+    ------
+    ValueError
+        On invalid input (the message names the parameter and value), all-zero weights,
+        or, with ``strict=True``, guarded neurons.
+    """
+    fit = _fit(weights, inputs, v_th0, r_s, bias, stride, padding, strict, method, input_var)
+    w_new, b_new = _apply(weights, bias, fit["s_hat"], fit["c"])
+    ro = {k: _readonly(fit[k]) for k in ("mu", "l4", "spread", "rho", "v_hat", "s", "s_hat",
+                                          "guarded")}
+    return AdjustResult(weights=w_new, bias=b_new, mu_l4=fit["mu_l4"], c=fit["c"],
+                        n_guarded=fit["n_guarded"], r_s=fit["r_s"], v_th0=fit["v_th0"],
+                        method=fit["method"], **ro)
+
+
+class L4Adjuster:
+    """Estimator-style twin of :func:`adjust_weights` (scikit-learn conventions).
+
+    ``__init__`` only stores the settings; :meth:`fit` computes Eqs. 6-9 on a layer and a
+    calibration batch and sets the fitted attributes (trailing underscore);
+    :meth:`adjust` applies the fitted per-row factors ``c_ * s_hat_`` to weights (and a
+    bias) of the fitted shape. ``fit(W, X, v).adjust(W, b)`` equals
+    ``adjust_weights(W, X, v, r_s, bias=b)`` exactly: both share one implementation.
+
+    Parameters
+    ----------
+    r_s : float
+        Smoothing ratio ``>= 0`` (``np.inf`` = no change).
+    strict : bool
+        Raise on guarded neurons instead of leaving them unadjusted.
+    stride, padding : int or (int, int)
+        Convolution geometry (conv kernels only).
+    method : {"l4", "exact"}
+        Spread measure in Eq. 8; see :func:`adjust_weights`.
+
+    Attributes
+    ----------
+    mu_, l4_, spread_, rho_, v_hat_, s_, s_hat_, guarded_ : numpy.ndarray, shape (n_out,)
+        As in :class:`AdjustResult`.
+    mu_l4_, c_ : float
+        Mean L4 norm and the layer rescale.
+    n_guarded_ : int
+        Number of guarded neurons.
+    v_th0_ : float
+        Threshold used in the fit.
+    weights_shape_ : tuple of int
+        Shape of the fitted weights.
+    """
+
+    def __init__(self, r_s=1.0, *, strict=False, stride=1, padding=0, method="l4"):
+        self.r_s = r_s
+        self.strict = strict
+        self.stride = stride
+        self.padding = padding
+        self.method = method
+
+    def __repr__(self) -> str:
+        return (f"L4Adjuster(r_s={self.r_s!r}, strict={self.strict!r}, stride={self.stride!r}, "
+                f"padding={self.padding!r}, method={self.method!r})")
+
+    def get_params(self) -> dict:
+        """Settings given to ``__init__``."""
+        return {"r_s": self.r_s, "strict": self.strict, "stride": self.stride,
+                "padding": self.padding, "method": self.method}
+
+    def fit(self, weights, inputs, v_th0, bias=None, *, input_var=None) -> L4Adjuster:
+        """Compute ``mu_``, ``l4_``, ``v_hat_``, ``s_``, ``s_hat_``, ``c_`` for one layer.
+
+        Parameters
+        ----------
+        weights : array_like, shape (n_out, n_in) or (C_out, C_in, kh, kw)
+            The layer's weights (threshold units per input spike).
+        inputs : array_like, shape (batch, n_in) or (batch, C_in, H, W)
+            Calibration batch of the expected per-step spike input ``E[s]``.
+        v_th0 : float
+            Balanced threshold (``> 0``).
+        bias : array_like, shape (n_out,), optional
+            Bias per row (enters ``mu_``).
+        input_var : array_like, optional
+            ``method="exact"`` only; see :func:`adjust_weights`.
+
+        Returns
+        -------
+        L4Adjuster
+            ``self``.
+        """
+        fit = _fit(weights, inputs, v_th0, self.r_s, bias, self.stride, self.padding,
+                   self.strict, self.method, input_var)
+        for key in ("mu", "l4", "spread", "rho", "v_hat", "s", "s_hat", "guarded"):
+            setattr(self, key + "_", _readonly(fit[key]))
+        self.mu_l4_ = fit["mu_l4"]
+        self.c_ = fit["c"]
+        self.n_guarded_ = fit["n_guarded"]
+        self.v_th0_ = fit["v_th0"]
+        self.weights_shape_ = tuple(fit["shape"])
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "s_hat_"):
+            raise NotFittedError("this L4Adjuster is not fitted yet; call fit(...) first")
+
+    def adjust(self, weights, bias=None):
+        """Scale row ``j`` of ``weights`` (and ``bias[j]``) by ``c_ * s_hat_[j]``.
+
+        Parameters
+        ----------
+        weights : array_like
+            Weights of the fitted shape ``weights_shape_``.
+        bias : array_like, shape (n_out,), optional
+            Bias per row.
+
+        Returns
+        -------
+        numpy.ndarray or (numpy.ndarray, numpy.ndarray)
+            The adjusted weights, or ``(weights, bias)`` when a bias is given.
+        """
+        self._check_fitted()
+        w_new, b_new = _apply(weights, bias, np.asarray(self.s_hat_), self.c_,
+                              self.weights_shape_)
+        return w_new if b_new is None else (w_new, b_new)
+
+    def fit_adjust(self, weights, inputs, v_th0, bias=None, *, input_var=None):
+        """``fit(weights, inputs, v_th0, bias).adjust(weights, bias)`` in one call."""
+        return self.fit(weights, inputs, v_th0, bias, input_var=input_var).adjust(weights, bias)
+
+    def summary(self) -> dict:
+        """JSON-safe digest of the fit; see :meth:`AdjustResult.summary`."""
+        self._check_fitted()
+        return _summary(self.method, float(self.r_s), self.v_th0_, self.s_, self.s_hat_,
+                        self.c_, self.n_guarded_)
+
