@@ -1,0 +1,213 @@
+"""Slow NumPy twins of the Numba kernels (used by the tests and the benchmarks).
+
+Two kinds of twin:
+
+* *same-stream* twins (``*_twin``) re-implement the counter-based generator with NumPy
+  ``uint64`` arrays (independently of :mod:`validation.rng`) and follow the kernels' draw
+  order, so they must reproduce the kernels' output to round-off (the kernels use a
+  table-based ``exp``; NumPy's is libm's);
+* *independent* versions (``*_numpy``) use a different algorithm and a
+  :class:`numpy.random.Generator`; they agree with the kernels only in distribution.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from l4theory._checks import as_rng
+
+__all__ = [
+    "discrete_twin",
+    "free_membrane_numpy",
+    "free_membrane_twin",
+    "lif_event_twin",
+    "uniforms",
+]
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+_SALT = np.uint64(0xD1B54A32D192ED03)
+
+
+def _mix(z):
+    z = np.asarray(z, dtype=np.uint64)
+    z = (z ^ (z >> np.uint64(30))) * _C1
+    z = (z ^ (z >> np.uint64(27))) * _C2
+    return z ^ (z >> np.uint64(31))
+
+
+def _key(seed, trial):
+    s = np.array([seed], dtype=np.uint64) + _SALT
+    t = np.array([trial], dtype=np.uint64) * _GAMMA
+    return _mix(_mix(s) ^ t)[0]
+
+
+def uniforms(seed, trial, counters):
+    """Uniforms in (0, 1) of trial ``trial``'s stream at the given counters (vectorised)."""
+    c = np.asarray(counters, dtype=np.uint64)
+    k = np.full(c.shape, _key(seed, trial), dtype=np.uint64)
+    z = _mix(k + (c + np.uint64(1)) * _GAMMA)
+    return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+
+
+class _Stream:
+    def __init__(self, seed, trial):
+        self.seed, self.trial, self.ctr = seed, trial, 0
+
+    def take(self, n):
+        u = uniforms(self.seed, self.trial, np.arange(self.ctr, self.ctr + n))
+        self.ctr += n
+        return u
+
+    def poisson(self, mu):
+        if mu <= 0:
+            return 0
+        if mu < 10:
+            u = self.take(1)[0]
+            p = math.exp(-mu)
+            k = 0
+            while u > p:
+                u -= p
+                k += 1
+                p *= mu / k
+                if p == 0.0:
+                    u, p, k = self.take(1)[0], math.exp(-mu), 0
+            return k
+        slam, loglam = math.sqrt(mu), math.log(mu)
+        b = 0.931 + 2.53 * slam
+        a = -0.059 + 0.02483 * b
+        invalpha = 1.1239 + 1.1328 / (b - 3.4)
+        vr = 0.9277 - 3.6224 / (b - 2.0)
+        while True:
+            uu, v = self.take(2)
+            uu -= 0.5
+            us = 0.5 - abs(uu)
+            k = math.floor((2 * a / us + b) * uu + mu + 0.43)
+            if us >= 0.07 and v <= vr:
+                return k
+            if k < 0 or (us < 0.013 and v > us):
+                continue
+            if (math.log(v) + math.log(invalpha) - math.log(a / (us * us) + b)
+                    <= -mu + k * loglam - math.lgamma(k + 1)):
+                return k
+
+
+def _pick(prob, alias, u):
+    x = u * prob.size
+    j = np.minimum(x.astype(np.int64), prob.size - 1)
+    return np.where(x - j < prob[j], j, alias[j])
+
+
+def free_membrane_twin(prob, alias, total, weights, tau, times, n_trials, seed, trial0=0):
+    """Same-stream twin of :func:`validation.simulators.free_membrane` (2-D weights)."""
+    w = np.atleast_2d(weights)
+    times = np.asarray(times, float)
+    tau_inv = 0.0 if np.isinf(tau) else 1.0 / tau
+    out = np.zeros((n_trials, w.shape[0], times.size))
+    for tr in range(n_trials):
+        s = _Stream(seed, trial0 + tr)
+        k = s.poisson(total * times[-1])
+        u = s.take(2 * k)
+        j = _pick(prob, alias, u[0::2])
+        t = u[1::2] * times[-1]
+        r = np.searchsorted(times, t, side="left")
+        d = np.exp(-(times[r] - t) * tau_inv)
+        for n in range(w.shape[0]):
+            np.add.at(out[tr, n], r, w[n, j] * d)
+            for q in range(1, times.size):
+                out[tr, n, q] += out[tr, n, q - 1] * math.exp(-(times[q] - times[q - 1]) * tau_inv)
+    return out
+
+
+def free_membrane_numpy(rates, weights, tau, t, n_trials, rng=None, chunk=20_000):
+    """Independent exact sampler of ``V(t)``: per-input Poisson counts, uniform times.
+
+    Vectorised NumPy (the "best NumPy" baseline of benchmark W1). ``weights`` shape (n_in,);
+    returns shape (n_trials,).
+    """
+    rng = as_rng(rng)
+    rates = np.asarray(rates, float)
+    w = np.asarray(weights, float)
+    out = np.empty(n_trials)
+    for a in range(0, n_trials, chunk):
+        m = min(chunk, n_trials - a)
+        counts = rng.poisson(rates * t, size=(m, rates.size))
+        flat = counts.ravel()
+        col = np.repeat(np.tile(np.arange(rates.size), m), flat)
+        row = np.repeat(np.arange(m), counts.sum(1))
+        ages = rng.random(col.size) * t
+        decay = np.exp(-ages / tau) if np.isfinite(tau) else np.ones(col.size)
+        out[a:a + m] = np.bincount(row, weights=w[col] * decay, minlength=m)
+    return out
+
+
+def lif_event_twin(prob, alias, total, weights, tau, thresholds, t_run, n_trials, seed, *,
+                   hard=True, t_warmup=0.0, v0=0.0, trial0=0):
+    """Same-stream, pure-Python twin of :func:`validation.simulators.lif_event` (2-D weights)."""
+    w = np.atleast_2d(weights)
+    thr = np.asarray(thresholds, float)
+    tau_inv = 0.0 if np.isinf(tau) else 1.0 / tau
+    counts = np.zeros((n_trials, w.shape[0], thr.size), dtype=np.int64)
+    fpt = np.full((n_trials, w.shape[0], thr.size), np.inf)
+    for tr in range(n_trials):
+        s = _Stream(seed, trial0 + tr)
+        v = np.full((w.shape[0], thr.size), float(v0))
+        t = 0.0
+        while total > 0:
+            u1, u2 = s.take(2)
+            gap = -math.log(u1) / total
+            t += gap
+            if t > t_run:
+                break
+            j = int(_pick(prob, alias, np.array([u2]))[0])
+            x = v * math.exp(-gap * tau_inv) + w[:, j:j + 1]
+            hit = x >= thr
+            if hard:
+                c = hit.astype(np.int64)
+                x = np.where(hit, 0.0, x)
+            else:
+                c = np.where(hit, np.floor(x / thr), 0).astype(np.int64)
+                x = x - c * thr
+            if t >= t_warmup:
+                counts[tr] += c
+            fpt[tr] = np.where(hit & np.isinf(fpt[tr]), t, fpt[tr])
+            v = x
+    return counts, fpt
+
+
+def discrete_twin(x, weights, alpha, encoder, n_steps, n_trials, seed, *, v_th=np.inf,
+                  reset="none", record=None, trial0=0):
+    """Same-stream, pure-Python twin of :func:`validation.simulators.discrete_run` (2-D)."""
+    x = np.asarray(x, float)
+    w = np.atleast_2d(weights)
+    rec = [n_steps] if record is None else list(record)
+    vth = np.broadcast_to(np.asarray(v_th, float), (w.shape[0],))
+    v_out = np.zeros((n_trials, w.shape[0], len(rec)))
+    counts = np.zeros((n_trials, w.shape[0]), dtype=np.int64)
+    q = np.minimum(np.abs(x), 1.0)
+    for tr in range(n_trials):
+        s = _Stream(seed, trial0 + tr)
+        v = np.zeros(w.shape[0])
+        for t in range(1, n_steps + 1):
+            cur = np.zeros(w.shape[0])
+            for i in range(x.size):
+                if encoder == "bernoulli":
+                    si = 1.0 if (s.take(1)[0] < q[i] and x[i] > 0) else 0.0
+                elif encoder == "signed":
+                    si = float(np.sign(x[i])) if s.take(1)[0] < q[i] else 0.0
+                elif encoder == "poisson":
+                    si = float(s.poisson(x[i]))
+                else:
+                    si = x[i]
+                cur += w[:, i] * si
+            v = alpha * v + cur
+            if reset != "none":
+                hit = v >= vth
+                counts[tr] += hit
+                v = np.where(hit, 0.0 if reset == "hard" else v - vth, v)
+            if t in rec:
+                v_out[tr, :, rec.index(t)] = v
+    return v_out, counts
