@@ -223,16 +223,19 @@ def _exact_sigma(w: np.ndarray, var: np.ndarray, stride, padding) -> np.ndarray:
     kh, kw = w.shape[2:]
     oh, ow = _conv_geometry(var.shape, w.shape, stride, padding)
     ph, pw = padding
-    chunk = max(1, _CHUNK_ELEMS // (n_out * oh * ow))
+    w2d = w2.reshape(n_out, -1)
+    # Unfold one chunk of samples at a time (bounded memory), then one batched matmul.
+    chunk = max(1, _CHUNK_ELEMS // (max(n_out, w2d.shape[1]) * oh * ow))
     total = np.zeros(n_out)
     for start in range(0, var.shape[0], chunk):
         vp = np.pad(var[start:start + chunk], ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-        acc = np.zeros((n_out, vp.shape[0], oh, ow))
+        cols = np.empty((vp.shape[0], vp.shape[1], kh, kw, oh, ow))
         for a in range(kh):
             for b in range(kw):
                 rs, cs = _window_slices(a, b, oh, ow, stride)
-                acc += np.tensordot(w2[:, :, a, b], vp[:, :, rs, cs], axes=([1], [1]))
-        total += np.sqrt(acc).sum(axis=(1, 2, 3))
+                cols[:, :, a, b] = vp[:, :, rs, cs]
+        acc = np.matmul(w2d, cols.reshape(vp.shape[0], w2d.shape[1], oh * ow))
+        total += np.sqrt(np.maximum(acc, 0.0)).sum(axis=(0, 2))
     return total / (var.shape[0] * oh * ow)
 
 

@@ -493,7 +493,7 @@ def test_exact_method_flat_variance_follows_l2():
     full = adjust_weights(wc, xc, 1.0, 1.0, method="exact", padding=1)
     old = adj._CHUNK_ELEMS
     try:
-        adj._CHUNK_ELEMS = 3 * 36 * 2
+        adj._CHUNK_ELEMS = 18 * 36 * 2
         chunked = adjust_weights(wc, xc, 1.0, 1.0, method="exact", padding=1)
     finally:
         adj._CHUNK_ELEMS = old
