@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,io]'
 	touch $(STAMP)
 
-## make reproduce: derivations, theory checks (later: validation, figures, conversion)
+## make reproduce: derivations and their checks, theory-vs-exact table
 reproduce: $(STAMP)
-	$(BIN)/python -m l4theory.reproduce
+	$(BIN)/python -m l4theory.derivations
+	$(BIN)/python -m l4theory.theory.anchors
 
 ## make test: the whole suite, statistical tests included
 test: $(STAMP)

@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from l4theory.theory import (
+    bernoulli_var,
+    hadamard_angle,
+    hadamard_drift,
+    hadamard_square,
+    l4_norm,
+    lp_norm,
+    poisson_var,
+    variance_decomposition,
+)
+
+# magnitudes whose fourth power neither underflows nor overflows a float64
+finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False).filter(lambda v: v == 0 or abs(v) > 1e-30)
+vectors = arrays(np.float64, st.integers(1, 12), elements=finite)
+
+
+@given(vectors)
+def test_eq3_l2_of_hadamard_square_is_squared_l4(w):
+    np.testing.assert_allclose(lp_norm(hadamard_square(w), 2), l4_norm(w) ** 2, rtol=1e-12, atol=1e-300)
+
+
+@given(vectors)
+def test_l4_between_scaled_l2_and_l2(w):
+    n = w.size
+    l2, l4 = lp_norm(w, 2), l4_norm(w)
+    assert n ** (-0.25) * l2 <= l4 * (1 + 1e-12)
+    assert l4 <= l2 * (1 + 1e-12)
+
+
+@given(vectors, st.floats(-50, 50), st.randoms(use_true_random=False))
+def test_homogeneity_and_permutation_invariance(w, c, rnd):
+    np.testing.assert_allclose(l4_norm(c * w), abs(c) * l4_norm(w), rtol=1e-12, atol=1e-300)
+    perm = list(range(w.size))
+    rnd.shuffle(perm)
+    np.testing.assert_allclose(l4_norm(w[perm]), l4_norm(w), rtol=1e-12)
+
+
+def test_lp_norm_handles_extreme_magnitudes_and_axes():
+    assert l4_norm([1e200, 1e200]) == pytest.approx(1e200 * 2**0.25)
+    assert l4_norm([1e-200]) == pytest.approx(1e-200)
+    m = np.array([[3.0, 4.0], [0.0, 0.0]])
+    np.testing.assert_allclose(lp_norm(m, 2), [5.0, 0.0])
+    np.testing.assert_allclose(lp_norm(m, np.inf, axis=0), [3.0, 4.0])
+    with pytest.raises(ValueError, match="p must be > 0"):
+        lp_norm(m, 0)
+
+
+positive = st.floats(0, 100, allow_nan=False)
+
+
+@given(st.integers(1, 10).flatmap(lambda n: st.tuples(
+    arrays(np.float64, n, elements=positive), arrays(np.float64, n, elements=finite))),
+       st.floats(0.01, 10))
+def test_variance_envelope_cauchy_schwarz(rw, gain):
+    r, w = rw
+    d = variance_decomposition(r, w, gain)
+    assert d.variance <= d.envelope * (1 + 1e-12) + 1e-300
+    assert np.sqrt(d.variance) <= np.sqrt(gain * np.linalg.norm(r)) * l4_norm(w) * (1 + 1e-12) + 1e-150
+    if d.envelope > 0:
+        np.testing.assert_allclose(d.variance, d.envelope * d.cos_psi, rtol=1e-12)
+
+
+@given(arrays(np.float64, st.integers(1, 10), elements=finite), st.floats(0.01, 100))
+def test_envelope_is_attained_when_r_is_parallel_to_w_squared(w, scale):
+    assume(np.any(w != 0))
+    d = variance_decomposition(scale * w**2, w)
+    np.testing.assert_allclose(d.variance, d.envelope, rtol=1e-10)
+    np.testing.assert_allclose(d.cos_psi, 1.0, rtol=1e-10)
+
+
+def test_envelope_is_strict_when_r_is_not_parallel():
+    w = np.array([1.0, 0.3])
+    d = variance_decomposition([1.0, 1.0], w)  # flat input: variance follows the L2 norm
+    assert d.variance == pytest.approx(np.sum(w**2))
+    assert d.variance < d.envelope
+    assert 0 < d.psi < np.pi / 2
+
+
+def test_decomposition_matches_poisson_and_bernoulli_variances():
+    rates, w = np.array([0.5, 1.0, 2.0]), np.array([0.2, -0.7, 1.1])
+    d = variance_decomposition(rates, w, gain=1.5 / 2)
+    assert d.variance == pytest.approx(float(poisson_var(rates, w, 1.5)))
+    p = np.array([0.1, 0.5, 0.9])
+    d = variance_decomposition(p * (1 - p), w, gain=1 / (1 - 0.8**2))
+    assert d.variance == pytest.approx(float(bernoulli_var(p, w, 0.8)))
+
+
+def test_hadamard_drift_vanishes_at_0_quarter_and_half_pi_and_points_to_nearer_axis():
+    np.testing.assert_allclose(hadamard_drift([0.0, np.pi / 4, np.pi / 2]), 0.0, atol=1e-15)
+    theta = np.linspace(0.01, np.pi / 2 - 0.01, 50)
+    drift = hadamard_drift(theta)
+    assert np.all(drift[theta < np.pi / 4 - 1e-9] < 0)
+    assert np.all(drift[theta > np.pi / 4 + 1e-9] > 0)
+    np.testing.assert_allclose(hadamard_angle(theta), np.arctan(np.tan(theta) ** 2))
+    with pytest.raises(ValueError, match=r"theta must lie in \[0, pi/2\]"):
+        hadamard_angle(2.0)
+
+
+def test_variance_decomposition_errors():
+    with pytest.raises(ValueError, match="r must be >= 0"):
+        variance_decomposition([-1.0], [1.0])
+    with pytest.raises(ValueError, match="inputs on its last axis"):
+        variance_decomposition([1.0, 1.0], [1.0])
