@@ -1,0 +1,1 @@
+"""Conversion of trained ANNs to spiking networks: datasets, weight files, balancing."""

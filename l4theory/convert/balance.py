@@ -1,0 +1,362 @@
+"""Threshold balancing: one firing threshold per spiking layer from a calibration batch.
+
+Three methods, each returning a :class:`BalanceResult`:
+
+``max`` (Diehl et al. 2015)
+    ``lambda_l`` = the largest ANN pre-activation of layer ``l`` over the batch.
+``percentile`` (Rueckauer et al. 2017)
+    ``lambda_l`` = the ``q``-th percentile (default 99.9) of the layer's *positive* ANN
+    pre-activations (as in SNN-TB), computed exactly with memory bounded by the top
+    ``(1 - q/100)`` fraction of the values.
+``spike`` (Sengupta et al. 2019; Rathi et al. 2020)
+    Layer by layer, the network runs with spiking input (the chosen encoder) through IF
+    neurons whose earlier thresholds are already set; ``lambda_l`` = the largest per-step
+    input current ``W s[t] (+ b)`` into layer ``l`` over all steps, samples and neurons.
+    All thresholds are finally multiplied by ``scale`` (default 0.7, Rathi et al.).
+
+Units. The converted network keeps the ANN weights; every spike carries 1 and the input
+encoder emits spikes whose mean is the pixel value. For the ANN-based methods a layer's
+threshold is therefore ``v_th_l = scale * lambda_l / lambda_{l-1}`` (``lambda_0 = 1``):
+the threshold form of Diehl's weight normalisation, so the spike rate of layer ``l``
+approximates ``a_l / lambda_l``. A layer's bias must then be divided by ``lambda_{l-1}``
+(``BalanceResult.bias_scales``). For ``spike`` the thresholds are measured directly in
+these units (``v_th_l = scale * lambda_l``) and biases enter unscaled, as in Rathi et al.
+The first spiking layer's threshold is ``scale * lambda_1`` in every method: this is the
+``v_th0`` of the L4 adjustment.
+
+The IF network (:func:`if_forward`) follows the project's discrete-time convention:
+``V[t] = V[t-1] + I[t]``, a spike when ``V[t] >= v_th`` in the same step, soft reset
+(subtract ``v_th``) or hard reset (to 0); average pooling acts on spikes; the readout
+(last weight layer) accumulates its input current without threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._checks import as_rng, check_int
+from .network import Network
+
+__all__ = ["BalanceResult", "balance", "encode", "if_forward"]
+
+ENCODERS = ("signed", "bernoulli", "constant")
+
+
+@dataclass
+class BalanceResult:
+    """Per-layer thresholds and the statistics they came from.
+
+    Attributes
+    ----------
+    method : str
+        ``"max"``, ``"percentile"`` or ``"spike"``.
+    layers : tuple of int
+        Indices (into ``network.layers``) of the spiking layers, in order.
+    thresholds : numpy.ndarray, shape (n_spiking,)
+        Firing threshold per spiking layer, in the units described in the module docs.
+    lambdas : numpy.ndarray, shape (n_spiking,)
+        The raw statistic per layer (max / percentile of ANN pre-activations, or max
+        per-step spiking input current), before ``scale``.
+    bias_scales : numpy.ndarray, shape (n_spiking,)
+        Factor to multiply each spiking layer's bias by (``1/lambda_{l-1}`` for the ANN
+        methods, 1 for ``spike``).
+    scale : float
+        Factor applied to every threshold.
+    readout_bias_scale : float
+        Factor for the readout layer's bias (``1/lambda_L`` for the ANN methods).
+    n_samples : int
+        Calibration samples used.
+    stats : dict of str to numpy.ndarray
+        Per-layer statistics: ``max``, ``mean`` and ``std`` of the pre-activation (or
+        current), ``frac_positive``, and ``percentile`` where computed.
+    params : dict
+        The method's settings (percentile, steps, encoder, seed, reset).
+    """
+
+    method: str
+    layers: tuple
+    thresholds: np.ndarray
+    lambdas: np.ndarray
+    bias_scales: np.ndarray
+    scale: float
+    readout_bias_scale: float
+    n_samples: int
+    stats: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line per spiking layer."""
+        lines = [f"balancing: method={self.method} scale={self.scale:g} "
+                 f"n_samples={self.n_samples} {self.params}"]
+        for k, i in enumerate(self.layers):
+            lines.append(f"  layer {i:2d}: lambda={self.lambdas[k]:.6g} "
+                         f"v_th={self.thresholds[k]:.6g} max={self.stats['max'][k]:.6g} "
+                         f"mean={self.stats['mean'][k]:.4g} std={self.stats['std'][k]:.4g}")
+        return "\n".join(lines)
+
+
+class _TopK:
+    """Running largest ``k`` values plus count, sum and sum of squares of a stream."""
+
+    def __init__(self, k: int):
+        self.k = max(int(k), 1)
+        self.top = np.empty(0)
+        self.n = 0
+
+    def add(self, values: np.ndarray):
+        v = values.ravel()
+        self.n += v.size
+        if v.size > self.k:
+            v = np.partition(v, v.size - self.k)[v.size - self.k:]
+        both = np.concatenate([self.top, v.astype(np.float64)])
+        if both.size > self.k:
+            both = np.partition(both, both.size - self.k)[both.size - self.k:]
+        self.top = both
+
+    def percentile(self, q: float) -> float:
+        """Exact ``np.percentile(values, q)`` (linear interpolation) if enough are kept."""
+        if self.n == 0:
+            return float("nan")
+        pos = (self.n - 1) * q / 100.0
+        lo = math.floor(pos)
+        need = self.n - lo  # values from rank lo upward
+        if need > self.top.size:
+            raise RuntimeError("percentile needs more values than were kept")  # pragma: no cover
+        srt = np.sort(self.top)[::-1]  # descending; srt[j] has ascending rank n-1-j
+        v_lo = srt[self.n - 1 - lo]
+        v_hi = srt[self.n - 1 - min(lo + 1, self.n - 1)]
+        return float(v_lo + (pos - lo) * (v_hi - v_lo))
+
+
+def _stats_arrays(acc):
+    return {k: np.array([a[k] for a in acc]) for k in acc[0]}
+
+
+def _check_x(net: Network, x):
+    x = np.asarray(x)
+    if x.ndim < 2 or x.shape[0] < 1:
+        raise ValueError(f"x must be a batch (n, {net.input_shape}), got shape {x.shape}")
+    return x
+
+
+def _ann_balance(net, x, method, q, scale, batch_size):
+    layers = net.spiking_layers
+    if not layers:
+        raise ValueError("the network has no spiking layer (weight layer followed by ReLU)")
+    n_vals = len(x)
+    keep = {}
+    acc = {i: {"max": -np.inf, "sum": 0.0, "sum2": 0.0, "n": 0, "npos": 0} for i in layers}
+    for i in layers:
+        total = n_vals * int(np.prod(net.shapes[i + 1]))
+        if method == "percentile":
+            keep[i] = _TopK(math.ceil((1 - q / 100.0) * total) + 2)
+    for _, outs in net.iter_layers(x, batch_size=batch_size):
+        for i in layers:
+            z = outs[i]
+            a = acc[i]
+            a["max"] = max(a["max"], float(z.max()))
+            z64 = z.astype(np.float64)
+            a["sum"] += float(z64.sum())
+            a["sum2"] += float((z64 * z64).sum())
+            a["n"] += z.size
+            pos = z[z > 0]
+            a["npos"] += pos.size
+            if method == "percentile":
+                keep[i].add(pos)
+    rows, lambdas = [], []
+    for i in layers:
+        a = acc[i]
+        mean = a["sum"] / a["n"]
+        row = {"max": a["max"], "mean": mean,
+               "std": math.sqrt(max(a["sum2"] / a["n"] - mean * mean, 0.0)),
+               "frac_positive": a["npos"] / a["n"]}
+        if method == "percentile":
+            row["percentile"] = keep[i].percentile(q)
+        lam = row["percentile"] if method == "percentile" else row["max"]
+        if not lam > 0:
+            raise ValueError(f"layer {i} ('{net.layers[i].name}') has no positive pre-activation "
+                             "on the calibration batch; cannot set its threshold")
+        rows.append(row)
+        lambdas.append(lam)
+    lambdas = np.array(lambdas)
+    prev = np.concatenate([[1.0], lambdas[:-1]])
+    return lambdas, scale * lambdas / prev, 1.0 / prev, 1.0 / lambdas[-1], _stats_arrays(rows)
+
+
+def encode(x: np.ndarray, encoder: str, rng: np.random.Generator) -> np.ndarray:
+    """One step of input spikes for inputs ``x`` (any shape).
+
+    ``signed``: ``sign(x) * Bernoulli(min(|x|, 1))`` (Rathi et al. 2020);
+    ``bernoulli``: ``Bernoulli(clip(x, 0, 1))``; ``constant``: ``x`` itself.
+    """
+    if encoder == "signed":
+        return (rng.random(x.shape) < np.abs(x)).astype(x.dtype) * np.sign(x)
+    if encoder == "bernoulli":
+        return (rng.random(x.shape) < x).astype(x.dtype)
+    if encoder == "constant":
+        return x
+    raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+
+
+def if_forward(net: Network, x, thresholds, *, steps: int = 100, encoder: str = "signed",
+               reset: str = "soft", rng=None, stop_at: int | None = None,
+               bias_scales=None, readout_bias_scale: float = 1.0):
+    """Run the IF spiking version of ``net`` for ``steps`` steps (slow, clear NumPy).
+
+    Parameters
+    ----------
+    net : Network
+    x : numpy.ndarray, shape (n, *input_shape)
+        Normalised inputs (``[-1, 1]`` for the signed encoder).
+    thresholds : array_like, shape (len(net.spiking_layers),)
+        Threshold per spiking layer (same units as :class:`BalanceResult`).
+    steps : int
+        Time steps.
+    encoder : {"signed", "bernoulli", "constant"}
+    reset : {"soft", "hard"}
+    rng : numpy.random.Generator, int or None
+    stop_at : int, optional
+        Index of a weight layer: stop there and return only its max per-step current.
+    bias_scales : array_like, optional
+        Multiply each spiking layer's bias by this (see :class:`BalanceResult`).
+    readout_bias_scale : float
+        Multiply the readout layer's bias by this.
+
+    Returns
+    -------
+    readout : numpy.ndarray, shape (n, n_classes)
+        Readout membrane potential after ``steps`` divided by ``steps`` (argmax = class),
+        or, with ``stop_at``, a float: the max current into that layer.
+    max_current : dict of int to float
+        Max per-step input current into each spiking layer reached.
+    """
+    rng = as_rng(rng)
+    steps = check_int("steps", steps, minimum=1)
+    if reset not in ("soft", "hard"):
+        raise ValueError(f"reset must be 'soft' or 'hard', got {reset!r}")
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+    spiking = net.spiking_layers
+    th = np.asarray(thresholds, dtype=np.float64)
+    if th.shape != (len(spiking),) or not (th > 0).all():
+        raise ValueError(f"thresholds must be {len(spiking)} positive values, got {th}")
+    bscale = np.ones(len(spiking)) if bias_scales is None else np.asarray(bias_scales, float)
+    x = _check_x(net, x).astype(np.float32)
+    thr = dict(zip(spiking, th, strict=True))
+    bsc = dict(zip(spiking, bscale, strict=True))
+    bsc[net.weight_layers[-1]] = float(readout_bias_scale)
+    v = {i: np.zeros((len(x), *net.shapes[i + 1]), dtype=np.float64) for i in spiking}
+    readout = None
+    max_cur = {i: -np.inf for i in spiking}
+    last = net.weight_layers[-1]
+    for _ in range(steps):
+        h = encode(x, encoder, rng)
+        for i, lay in enumerate(net.layers):
+            if lay.kind == "relu":
+                continue  # the IF neuron is the nonlinearity
+            if lay.kind in ("conv2d", "linear"):
+                cur = lay(h) if lay.bias is None or bsc.get(i, 1.0) == 1.0 else \
+                    lay(h) + (bsc[i] - 1.0) * lay.bias.reshape((-1,) + (1,) * (h.ndim - 2))
+                if i == stop_at:
+                    max_cur[i] = max(max_cur.get(i, -np.inf), float(cur.max()))
+                    break
+                if i in thr:
+                    max_cur[i] = max(max_cur[i], float(cur.max()))
+                    v[i] += cur
+                    spk = v[i] >= thr[i]
+                    if reset == "soft":
+                        v[i] -= thr[i] * spk
+                    else:
+                        v[i][spk] = 0.0
+                    h = spk.astype(np.float32)
+                elif i == last:
+                    readout = cur.astype(np.float64) if readout is None else readout + cur
+                    break
+                else:
+                    h = cur  # a weight layer without ReLU that is not the readout
+            else:
+                h = lay(h)
+    if stop_at is not None:
+        return max_cur[stop_at], max_cur
+    return readout.reshape(len(x), -1) / steps, max_cur
+
+
+def _spike_balance(net, x, scale, steps, encoder, reset, rng):
+    layers = net.spiking_layers
+    if not layers:
+        raise ValueError("the network has no spiking layer (weight layer followed by ReLU)")
+    seed = int(as_rng(rng).integers(2**63))
+    raw = []
+    rows = []
+    for k, i in enumerate(layers):
+        # earlier thresholds installed unscaled (as Rathi et al.); same input spikes per layer
+        cur_max, _ = if_forward(net, x, raw + [1.0] * (len(layers) - k), steps=steps,
+                                encoder=encoder, reset=reset, rng=seed, stop_at=i)
+        if not cur_max > 0:
+            raise ValueError(f"layer {i} ('{net.layers[i].name}') receives no positive input "
+                             "current under spiking input; cannot set its threshold")
+        raw.append(cur_max)
+        rows.append({"max": cur_max})
+    lambdas = np.array(raw)
+    # ANN pre-activation statistics alongside, for reference
+    ann, _, _, _, st = _ann_balance(net, x, "max", 100.0, 1.0, 256)
+    stats = {"max": lambdas, "mean": st["mean"], "std": st["std"],
+             "frac_positive": st["frac_positive"], "ann_max": ann}
+    return lambdas, scale * lambdas, np.ones_like(lambdas), 1.0, stats
+
+
+def balance(net: Network, x, method: str = "max", *, percentile: float = 99.9,
+            scale: float | None = None, steps: int = 100, encoder: str = "signed",
+            reset: str = "soft", rng=None, batch_size: int = 256) -> BalanceResult:
+    """Per-layer firing thresholds from a calibration batch.
+
+    Parameters
+    ----------
+    net : Network
+    x : numpy.ndarray, shape (n, *input_shape)
+        Calibration inputs from the training set, normalised as for the ANN.
+    method : {"max", "percentile", "spike"}
+    percentile : float
+        For ``percentile``: in (0, 100].
+    scale : float, optional
+        Multiplies every threshold; default 1 for ``max``/``percentile``, 0.7 for
+        ``spike`` (Rathi et al. 2020).
+    steps : int
+        For ``spike``: time steps per layer measurement.
+    encoder : {"signed", "bernoulli", "constant"}
+        For ``spike``: the input encoder.
+    reset : {"soft", "hard"}
+        For ``spike``: reset of the IF neurons of earlier layers.
+    rng : numpy.random.Generator, int or None
+        For ``spike``: input spikes (the same stream for every layer's measurement).
+    batch_size : int
+        Samples per forward batch (memory bound) for the ANN methods.
+
+    Returns
+    -------
+    BalanceResult
+    """
+    x = _check_x(net, x)
+    if method not in ("max", "percentile", "spike"):
+        raise ValueError(f"method must be 'max', 'percentile' or 'spike', got {method!r}")
+    if scale is None:
+        scale = 0.7 if method == "spike" else 1.0
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be > 0, got {scale!r}")
+    params: dict = {}
+    if method == "spike":
+        steps = check_int("steps", steps, minimum=1)
+        lam, th, bs, rbs, stats = _spike_balance(net, x, float(scale), steps, encoder, reset, rng)
+        params = {"steps": steps, "encoder": encoder, "reset": reset}
+    else:
+        if not 0 < percentile <= 100:
+            raise ValueError(f"percentile must lie in (0, 100], got {percentile!r}")
+        lam, th, bs, rbs, stats = _ann_balance(net, x, method, float(percentile), float(scale),
+                                          batch_size)
+        if method == "percentile":
+            params = {"percentile": float(percentile)}
+    return BalanceResult(method, tuple(net.spiking_layers), th, lam, bs, float(scale),
+                         float(rbs), len(x), stats, params)

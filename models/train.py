@@ -1,0 +1,220 @@
+"""Train the shipped Fashion-MNIST networks with PyTorch and export them.
+
+Usage (from the repository root, with the ``train`` extra installed)::
+
+    python models/train.py            # both models
+    python models/train.py --model mlp --epochs 10
+
+Writes, for each model NAME in {fmnist_vgg5, fmnist_mlp}:
+
+- ``models/NAME.safetensors``: float32 weights, the l4theory network spec embedded in the
+  ``__metadata__`` entry ``l4theory_spec`` (written with the ``safetensors`` package,
+  independent of l4theory's own writer),
+- ``models/NAME.onnx``: the same network in eval mode (``torch.onnx.export``,
+  ``dynamo=False``, opset 17; dropout removed),
+- ``models/NAME.json``: provenance (ANN test accuracy, epochs, seed, training time,
+  hyperparameters, library versions, sha256 of the data files and of the exported files).
+
+Training is CPU-only and deterministic: fixed seed, ``torch.use_deterministic_algorithms``,
+a fixed thread count. Pixels are scaled to [-1, 1] (``x/127.5 - 1``), the range of the
+signed encoder of Rathi et al. (2020). The library itself never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from l4theory.convert.datasets import load_fashion_mnist, normalize  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+VGG_HIDDEN = 64  # keeps all shipped files (safetensors + ONNX, both models) under 8 MB
+
+
+def sha256(path: Path) -> str:
+    """SHA-256 hex digest of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build(name: str):
+    """Return (torch module, l4theory spec dict) for a model name."""
+    import torch.nn as nn
+
+    if name == "fmnist_vgg5":
+        # VGG-5 of Rathi et al. (cfg [64, 'A', 128, 128, 'A'], no bias, ReLU, avg pooling,
+        # dropout after convs not followed by pooling) adapted to 28x28x1 inputs, with a
+        # narrow fully connected head.
+        features = nn.Sequential(
+            nn.Conv2d(1, 64, 3, padding=1, bias=False), nn.ReLU(), nn.AvgPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1, bias=False), nn.ReLU(), nn.Dropout(0.2),
+            nn.Conv2d(128, 128, 3, padding=1, bias=False), nn.ReLU(), nn.AvgPool2d(2),
+        )
+        classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(128 * 7 * 7, VGG_HIDDEN, bias=False), nn.ReLU(),
+            nn.Dropout(0.5), nn.Linear(VGG_HIDDEN, 10, bias=False),
+        )
+        model = nn.Sequential()
+        model.add_module("features", features)
+        model.add_module("classifier", classifier)
+        conv = {"type": "conv2d", "stride": [1, 1], "padding": [1, 1, 1, 1], "bias": None}
+        pool = {"type": "avgpool2d", "kernel": [2, 2], "stride": [2, 2]}
+        layers = [
+            dict(conv, weight="features.0.weight"), {"type": "relu"}, dict(pool),
+            dict(conv, weight="features.3.weight"), {"type": "relu"},
+            dict(conv, weight="features.6.weight"), {"type": "relu"}, dict(pool),
+            {"type": "flatten"},
+            {"type": "linear", "weight": "classifier.1.weight", "bias": None}, {"type": "relu"},
+            {"type": "linear", "weight": "classifier.4.weight", "bias": None},
+        ]
+    elif name == "fmnist_mlp":
+        model = nn.Sequential(
+            nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Dropout(0.2), nn.Linear(256, 10),
+        )
+        layers = [
+            {"type": "flatten"},
+            {"type": "linear", "weight": "1.weight", "bias": "1.bias"}, {"type": "relu"},
+            {"type": "linear", "weight": "4.weight", "bias": "4.bias"},
+        ]
+    else:
+        raise ValueError(f"unknown model {name!r}")
+    spec = {"format": "l4theory.network", "version": 1, "name": name,
+            "input_shape": [1, 28, 28], "input_range": [-1.0, 1.0], "layers": layers}
+    return model, spec
+
+
+def evaluate(model, x, y, batch=1000) -> float:
+    """Test accuracy of ``model`` in eval mode."""
+    import torch
+
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            correct += int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+    return correct / len(x)
+
+
+def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int) -> dict:
+    """Train one model, export it, write its provenance; return the provenance."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(threads)
+
+    tr, te = load_fashion_mnist("train"), load_fashion_mnist("test")
+    xtr = torch.from_numpy(normalize(tr.images))
+    ytr = torch.from_numpy(tr.labels)
+    xte = torch.from_numpy(normalize(te.images))
+    yte = torch.from_numpy(te.labels)
+
+    model, spec = build(name)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps = epochs * ((len(xtr) + batch - 1) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    gen = torch.Generator().manual_seed(seed)
+    history = []
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(len(xtr), generator=gen)
+        total, nb = 0.0, 0
+        for i in range(0, len(xtr), batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad()
+            loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+            nb += 1
+        acc = evaluate(model, xte, yte)
+        history.append({"epoch": epoch + 1, "train_loss": total / nb, "test_accuracy": acc,
+                        "elapsed_s": time.perf_counter() - t0})
+        print(f"{name} epoch {epoch + 1}/{epochs} loss {total / nb:.4f} test acc {acc:.4f} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    train_time = time.perf_counter() - t0
+    test_acc = evaluate(model, xte, yte)
+    train_acc = evaluate(model, xtr, ytr)
+
+    # ---- export ------------------------------------------------------------------------
+    import onnx
+    import safetensors
+    from safetensors.numpy import save_file
+
+    model.eval()
+    state = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    st_path, onnx_path, json_path = (HERE / f"{name}{ext}" for ext in (".safetensors", ".onnx",
+                                                                         ".json"))
+    save_file(state, str(st_path), metadata={"l4theory_spec": json.dumps(spec)})
+    torch.onnx.export(model, (xte[:1],), str(onnx_path), dynamo=False, opset_version=17,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    prov = {
+        "model": name,
+        "dataset": "Fashion-MNIST (original IDX files)",
+        "data_files": {p.name: sha256(p) for p in (*tr.files, *te.files)},
+        "preprocessing": "x / 127.5 - 1 (pixels in [-1, 1]); no augmentation",
+        "ann_test_accuracy": test_acc,
+        "ann_train_accuracy": train_acc,
+        "n_test": len(xte),
+        "epochs": epochs,
+        "seed": seed,
+        "batch_size": batch,
+        "optimizer": f"Adam, OneCycleLR max_lr={lr}",
+        "loss": "cross-entropy",
+        "threads": threads,
+        "deterministic": True,
+        "training_time_s": round(train_time, 1),
+        "history": history,
+        "spec": spec,
+        "n_parameters": int(sum(v.size for v in state.values())),
+        "files": {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
+                  for p in (st_path, onnx_path)},
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "numpy": np.__version__, "onnx": onnx.__version__,
+                     "safetensors": safetensors.__version__},
+        "platform": platform.platform(),
+        "script": "models/train.py",
+    }
+    json_path.write_text(json.dumps(prov, indent=2) + "\n")
+    print(f"{name}: test acc {test_acc:.4f}, {train_time:.0f} s, wrote {st_path.name}, "
+          f"{onnx_path.name}, {json_path.name}", flush=True)
+    return prov
+
+
+def main(argv=None) -> int:
+    """Command line entry point."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", choices=["fmnist_vgg5", "fmnist_mlp", "all"], default="all")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs (default: 6 for the VGG, 10 for the MLP)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    names = ["fmnist_mlp", "fmnist_vgg5"] if args.model == "all" else [args.model]
+    for name in names:
+        epochs = args.epochs or (6 if name == "fmnist_vgg5" else 10)
+        train(name, epochs, args.seed, args.lr, args.batch, args.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
