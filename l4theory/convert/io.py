@@ -289,8 +289,12 @@ def read_npz(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            tensors = {k: z[k] for k in z.files}
+        with open(path, "rb") as fh:
+            z = np.load(fh, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an npz archive")
+            with z:
+                tensors = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise ValueError(f"{path}: not a valid npz archive ({exc})") from None
     except ValueError as exc:
