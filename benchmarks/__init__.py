@@ -1,0 +1,1 @@
+"""Performance harness (not timed tests): ``python -m benchmarks [w1|w2|all]``."""

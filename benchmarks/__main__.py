@@ -1,0 +1,157 @@
+"""W1 and W2 side by side in one process; ratios printed and written to benchmarks/results/.
+
+W1 free-membrane moments: 100,000 trials of one neuron with 100 Poisson inputs, rates U(0,1)
+per tau, weights N(0,1)/sqrt(100) (numpy default_rng(12345)), tau = 1, V recorded at
+t = 5 tau; time-stepped variants use dt = 0.01 tau.
+W2 threshold search: the same neuron, 64 thresholds from the stationary mean to mean + 3 sd,
+soft and hard reset, 100 trials of 100 tau each, firing rate per threshold.
+
+Usage: ``python -m benchmarks [w1|w2|all] [--rounds N] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from validation import reference as ref
+from validation import simulators as sim
+from validation.studies import w1_inputs
+
+from . import engines as eng
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _time(fn, rounds):
+    fn()  # warm-up (compilation)
+    ts = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return ts
+
+
+def _interleaved(impls, rounds):
+    for fn in impls.values():
+        fn()
+    times = {k: [] for k in impls}
+    for _ in range(rounds):
+        for k, fn in impls.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return times
+
+
+def w1(rounds, quick):
+    lam, w = w1_inputs()
+    n = 20_000 if quick else 100_000
+    total = lam.sum() * 5.0
+    rng_words = np.full(n, int(round(2 * total)), dtype=np.int64)
+    numpy_n = n // 5
+    impls = {
+        "exact_numba": lambda: sim.free_membrane(lam, w, 1.0, [5.0], n, 1),
+        "stepped_numba_dt0.01": lambda: eng.w1_stepped_numba(lam, w, 1.0, 5.0, 0.01, n, 2),
+        f"numpy_exact_vectorised (x{n // numpy_n} from {numpy_n})":
+            lambda: ref.free_membrane_numpy(lam, w, 1.0, 5.0, numpy_n, rng=3),
+        "rng_bound_counter_2words_per_event": lambda: eng.rng_bound(rng_words, 4),
+        "numpy_generator_random_2words_per_event":
+            lambda: np.random.default_rng(5).random(int(2 * total * n)),
+    }
+    times = _interleaved(impls, rounds)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    key_np = next(k for k in med if k.startswith("numpy_exact"))
+    med[key_np] *= n / numpy_n  # linear extrapolation to n trials
+    v = sim.free_membrane(lam, w, 1.0, [5.0], n, 1)[:, 0]
+    mean_th = lam @ w * (1 - math.exp(-5))
+    var_th = lam @ w**2 / 2 * (1 - math.exp(-10))
+    base = med["exact_numba"]
+    return {
+        "n_trials": n, "events": float(total * n), "median_s": med,
+        "ratio_to_exact": {k: t / base for k, t in med.items()},
+        "exact_events_per_s": total * n / base,
+        "check": {"mean": float(v.mean()), "mean_theory": mean_th, "var": float(v.var()),
+                  "var_theory": var_th},
+    }
+
+
+def w2(rounds, quick):
+    lam, w = w1_inputs()
+    mu = lam @ w
+    sd = math.sqrt(lam @ w**2 / 2)
+    thr = mu + sd * np.linspace(0, 3, 64)
+    n, t_run = 100, (20.0 if quick else 100.0)
+    out = {"n_trials": n, "t_run": t_run, "thresholds": thr.tolist()}
+    for reset in ("soft", "hard"):
+        impls = {
+            "exact_numba_crn": lambda r=reset: sim.lif_event(lam, w, 1.0, thr, t_run, n, 1,
+                                                             reset=r),
+            "stepped_numba_crn_dt0.01": lambda r=reset: eng.w2_stepped_numba(
+                lam, w, 1.0, thr, t_run, 0.01, n, 2, r),
+            "numpy_stepped_crn_dt0.01": lambda r=reset: eng.w2_stepped_numpy(
+                lam, w, 1.0, thr, t_run, 0.01, n, np.random.default_rng(3), r),
+        }
+        times = _interleaved(impls, rounds)
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        exact = sim.lif_event(lam, w, 1.0, thr, t_run, 1000, 7, reset=reset)[0].mean(0) / t_run
+        step = eng.w2_stepped_numba(lam, w, 1.0, thr, t_run, 0.01, 1000, 8, reset).mean(0) / t_run
+        out[reset] = {
+            "median_s": med,
+            "ratio_to_exact": {k: t / med["exact_numba_crn"] for k, t in med.items()},
+            "rates_exact_R1000": exact[[0, 21, 42, 63]].tolist(),
+            "rates_stepped_R1000": step[[0, 21, 42, 63]].tolist(),
+            "stepping_bias_pct_first_third_thr": float(100 * (step[:21].sum() / exact[:21].sum()
+                                                             - 1)),
+        }
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    p.add_argument("which", nargs="?", default="all", choices=["w1", "w2", "all"])
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
+    a = p.parse_args(argv)
+    res = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                       "numba_threads": numba.get_num_threads(), "numpy": np.__version__,
+                       "numba": numba.__version__, "python": sys.version.split()[0]},
+           "brian2": "not run (optional; needs its own venv with numpy<2.4)"}
+    if a.which in ("w1", "all"):
+        res["w1"] = w1(a.rounds, a.quick)
+    if a.which in ("w2", "all"):
+        res["w2"] = w2(a.rounds, a.quick)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    (RESULTS / f"bench_{stamp}.json").write_text(json.dumps(res, indent=1))
+    for wl in ("w1", "w2"):
+        if wl not in res:
+            continue
+        blocks = [(wl, res[wl])] if wl == "w1" else [(f"w2 {r}", res[wl][r]) for r in ("soft", "hard")]
+        for name, b in blocks:
+            print(f"\n{name}: median seconds and ratio to the exact Numba engine")
+            for k, t in b["median_s"].items():
+                print(f"  {k:55s} {t * 1e3:10.1f} ms   x{b['ratio_to_exact'][k]:.2f}")
+    if "w1" in res:
+        print("\nw1 check:", res["w1"]["check"])
+    if "w2" in res:
+        for r in ("soft", "hard"):
+            print(f"w2 {r}: exact rates {np.round(res['w2'][r]['rates_exact_R1000'], 4)}, "
+                  f"stepped {np.round(res['w2'][r]['rates_stepped_R1000'], 4)}, stepping bias "
+                  f"{res['w2'][r]['stepping_bias_pct_first_third_thr']:+.2f}%")
+    print(f"\nwritten to {RESULTS}/bench_{stamp}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
