@@ -98,7 +98,10 @@ def cmd_accuracy(args) -> int:
 def _balance(args, net):
     from .convert.balance import balance
 
-    x, _ = _inputs(args, net, "train", args.n_calib)
+    n = args.n_calib if args.n_calib is not None else (64 if args.method == "spike" else 500)
+    if n < 1:
+        raise CLIError(f"--n-calib must be >= 1, got {n}")
+    x, _ = _inputs(args, net, "train", n)
     return x, balance(net, x, args.method, percentile=args.percentile, scale=args.scale,
                       steps=args.steps, encoder=args.encoder, rng=args.seed)
 
@@ -218,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     def balance_args(sp):
         sp.add_argument("--method", choices=["max", "percentile", "spike"], default="max",
                         help="threshold balancing method (default: max)")
-        sp.add_argument("--n-calib", type=int, default=500,
-                        help="calibration images drawn from the training set (default 500)")
+        sp.add_argument("--n-calib", type=int, default=None,
+                        help="calibration images drawn from the training set (default 500; "
+                             "64 for --method spike, which simulates every step)")
         sp.add_argument("--percentile", type=float, default=99.9,
                         help="percentile for --method percentile (default 99.9)")
         sp.add_argument("--scale", type=float, default=None,

@@ -260,8 +260,9 @@ class Flatten:
 LAYER_TYPES = {cls.kind: cls for cls in (Conv2d, Linear, ReLU, AvgPool2d, Flatten)}
 
 
-def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0, 0, 0)) -> np.ndarray:
-    """Batched 2-D convolution (cross-correlation) as a sum of ``kh*kw`` matrix products.
+def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0, 0, 0), *,
+           max_bytes: int = 64 * 2**20) -> np.ndarray:
+    """Batched 2-D convolution (cross-correlation) by im2col and one matrix product.
 
     Parameters
     ----------
@@ -270,27 +271,38 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0, 0, 0)) -> np.ndar
     bias : numpy.ndarray, shape (C_out,), optional
     stride : (int, int)
     padding : (top, left, bottom, right), zero padding
+    max_bytes : int
+        Bound on the im2col buffer; larger batches are processed in chunks.
 
     Returns
     -------
     numpy.ndarray, shape (batch, C_out, H_out, W_out)
-        Memory beyond the output is one shifted copy of the input per kernel tap.
     """
     sh, sw = _pair("stride", stride)
     t, left, b, r = _pads("padding", padding)
+    xh = x.transpose(0, 2, 3, 1)  # NHWC: the patch of one output pixel is contiguous in C
     if any((t, left, b, r)):
-        x = np.pad(x, ((0, 0), (0, 0), (t, b), (left, r)))
-    n, _, h, w = x.shape
+        xh = np.pad(xh, ((0, 0), (t, b), (left, r), (0, 0)))
+    n, h, w, c = xh.shape
     c_out, _, kh, kw = weight.shape
     ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
-    out = np.zeros((n, ho, wo, c_out), dtype=np.result_type(x, weight))
-    for i in range(kh):
-        for j in range(kw):
-            xs = x[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
-            out += np.tensordot(xs, weight[:, :, i, j], axes=([1], [1]))
+    dtype = np.result_type(x, weight)
+    wm = weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, c_out).astype(dtype, copy=False)
+    out = np.empty((n, ho, wo, c_out), dtype=dtype)
+    per_sample = ho * wo * kh * kw * c * dtype.itemsize
+    chunk = max(1, min(n, max_bytes // max(per_sample, 1)))
+    cols = np.empty((chunk, ho, wo, kh, kw, c), dtype=dtype)
+    for s0 in range(0, n, chunk):
+        m = min(chunk, n - s0)
+        for i in range(kh):
+            for j in range(kw):
+                cols[:m, :, :, i, j, :] = xh[s0:s0 + m, i:i + sh * (ho - 1) + 1:sh,
+                                             j:j + sw * (wo - 1) + 1:sw, :]
+        np.matmul(cols[:m].reshape(m * ho * wo, -1), wm,
+                  out=out[s0:s0 + m].reshape(m * ho * wo, c_out))
     if bias is not None:
         out += bias
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    return out.transpose(0, 3, 1, 2)
 
 
 def avgpool2d(x, kernel=(2, 2), stride=None) -> np.ndarray:

@@ -335,3 +335,21 @@ def test_onnx_refusals(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x07garbage-not-onnx\xff")
     with pytest.raises(ValueError, match="cannot parse as ONNX"):
         io.read_onnx(tmp_path / "junk.onnx")
+
+
+def test_wrong_dtype_weights(tmp_path):
+    rng = np.random.default_rng(10)
+    net = tiny_net(rng)
+    spec = io.spec_from_network(net)
+    tensors = {"conv1.weight": net.layers[0].weight, "conv1.bias": net.layers[0].bias,
+               "fc.weight": np.full((3, 18), "abc")}
+    p = tmp_path / "s.npz"
+    np.savez(p, **tensors)
+    with pytest.raises(ValueError, match="fc.weight must be numeric"):
+        io.load_network(p, spec=spec)
+    tensors["fc.weight"] = np.ones((3, 18), np.complex64)
+    with pytest.raises(ValueError, match="must be numeric"):
+        io.network_from_spec(spec, tensors)
+    # integer weights are accepted as float32
+    tensors["fc.weight"] = np.ones((3, 18), np.int8)
+    assert io.network_from_spec(spec, tensors).layers[4].weight.dtype == np.float32
