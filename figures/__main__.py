@@ -1,0 +1,47 @@
+"""Command line of the figures package.
+
+``python -m figures all [--quick] [--force]``, ``fig01`` ... ``fig05``, ``list``, ``report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the exit status."""
+    from . import NAMES, build, get
+
+    parser = argparse.ArgumentParser(prog="python -m figures", description=__doc__)
+    parser.add_argument("what", nargs="+",
+                        help="'all', 'list', 'report', or figure names " + ", ".join(NAMES))
+    parser.add_argument("--quick", action="store_true", help="small configs (about 1-2 minutes)")
+    parser.add_argument("--force", action="store_true", help="recompute even if cached")
+    parser.add_argument("--out", default=None, help="output folder (default results/figures)")
+    args = parser.parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    what = list(args.what)
+    if what == ["list"]:
+        for name in NAMES:
+            mod = get(name)
+            print(f"{name}  {mod.TITLE}")
+        return 0
+    names = list(NAMES) if "all" in what else [w for w in what if w != "report"]
+    for name in names:
+        get(name)  # validate before any long computation
+    for name in names:
+        t0 = time.perf_counter()
+        res = build(name, mode, force=args.force, out_dir=args.out)
+        how = "computed" if res["recomputed"] else "cached data"
+        print(f"{name}: {res['files'][0]} ({how}, {time.perf_counter() - t0:.1f} s)", flush=True)
+    if "report" in what:
+        from .report import write_report
+        path = write_report(mode=mode)
+        print(f"report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
