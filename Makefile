@@ -12,10 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,io]'
 	touch $(STAMP)
 
-## make reproduce: derivations and their checks, theory-vs-exact table
+## make reproduce: derivations and their checks, theory-vs-exact table, quick validation studies
 reproduce: $(STAMP)
 	$(BIN)/python -m l4theory.derivations
 	$(BIN)/python -m l4theory.theory.anchors
+	$(BIN)/python -m validation run all --quick
 
 ## make test: the whole suite, statistical tests included
 test: $(STAMP)
@@ -23,7 +24,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff
-	$(BIN)/ruff check l4theory validation figures tests
+	$(BIN)/ruff check l4theory validation figures benchmarks models tests
 
 clean:
 	rm -rf $(VENV) results .pytest_cache
