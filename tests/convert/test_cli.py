@@ -92,3 +92,25 @@ def test_subprocess_entry_point(tmp_path):
     h = subprocess.run([sys.executable, "-m", "l4theory.cli", "adjust", "--help"],
                        capture_output=True, text=True, timeout=120)
     assert h.returncode == 0 and "--r-s" in h.stdout
+
+
+def test_adjust_conv_model_onnx_keeps_format(capsys, data, tmp_path):
+    pytest.importorskip("l4theory.adjust")
+    from l4theory.convert.network import AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU
+
+    rng = np.random.default_rng(0)
+    net = Network((1, 28, 28), [
+        Conv2d(rng.normal(size=(4, 1, 3, 3)).astype(np.float32), None, padding=1, name="c1"),
+        ReLU(), AvgPool2d(4), Flatten(),
+        Linear(rng.normal(size=(10, 196)).astype(np.float32), None, name="fc"),
+    ])
+    src = io.save_network(net, tmp_path / "conv.onnx")
+    out = tmp_path / "conv_adj.onnx"
+    assert main(["adjust", str(src), "--data", str(data), "--r-s", "1", "-o", str(out),
+                 "--n-calib", "20"]) == 0
+    assert "4 neurons" in capsys.readouterr().out
+    back = io.load_network(out)
+    scales = np.array(back.metadata["history"][-1]["scales"])
+    np.testing.assert_allclose(back.layers[0].weight,
+                               net.layers[0].weight * scales[:, None, None, None], rtol=1e-5)
+    np.testing.assert_array_equal(back.layers[4].weight, net.layers[4].weight)
