@@ -1,0 +1,489 @@
+"""Spiking simulation of a converted network on real data: exact, time-batched, streamed.
+
+The converted network keeps the ANN's weights; every ReLU becomes a layer of
+integrate-and-fire neurons with one threshold per layer, and the last weight layer is the
+readout. The discrete-time convention is the project's (``docs/simulation.md``)::
+
+    V[t] = alpha * V[t-1] + I[t],   V[0] = 0,   I[t] = W s_in[t] (+ b)
+
+a neuron fires when ``V[t] >= v_th`` in the same step (no extra step of delay per layer);
+soft reset subtracts ``v_th``, hard reset sets ``V`` to 0. ``alpha = 1`` is the IF neuron,
+``alpha < 1`` the leaky one (``alpha = exp(-dt/tau)``). Average pooling acts on whatever
+reaches it (spikes after an IF layer, currents before one); flatten is C-order over
+``(C, H, W)``, as in the ANN.
+
+Inputs are encoded every step (``encoder``):
+
+``signed`` (default; Rathi et al. 2020)
+    ``sign(x) * Bernoulli(min(|x|, 1))`` for inputs normalised to [-1, 1].
+``bernoulli``
+    ``Bernoulli(clip(x, 0, 1))``.
+``poisson``
+    ``Poisson(x)`` counts per step (``x >= 0``).
+``constant``
+    the analog value ``x`` every step.
+
+Readout (``readout``): ``"membrane"`` (default, as in Rathi et al.'s code) accumulates the
+last layer's input current without threshold or leak and predicts its argmax at every
+step; ``"spikes"`` makes the last layer IF too (threshold ``readout_threshold``, same leak
+and reset) and predicts the argmax of the accumulated spike counts (ties go to the lower
+class index).
+
+How it is fast and exact. For a feed-forward network the input current of a layer at
+step ``t`` depends only on the layer below at step ``t``, so a block of ``Tc`` steps of a
+batch of ``B`` samples goes through each linear operation as one matrix product of
+``Tc * B`` rows (:func:`linear_op`, the one place a different backend could plug in);
+the neuron update then runs over the block in a fused Numba kernel
+(:func:`l4theory.convert._kernels.if_scan`), parallel over neurons. The result is the same
+as stepping one step at a time. Activations are channels-last (NHWC) inside. Batches are
+streamed, so memory stays bounded by ``memory_mb``. Input spikes come from a counter-based
+stream keyed by ``(seed, sample index, step, pixel)``: results do not depend on the thread
+count, the batch size or the block length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._checks import check_alpha, check_int
+from . import _kernels as K
+from .network import Network, conv2d
+
+__all__ = ["ENCODERS", "READOUTS", "SimResult", "encode_steps", "linear_op", "simulate"]
+
+ENCODERS = ("signed", "bernoulli", "poisson", "constant")
+READOUTS = ("membrane", "spikes")
+
+
+@dataclass
+class SimResult:
+    """Outcome of :func:`simulate`.
+
+    Attributes
+    ----------
+    accuracy : numpy.ndarray, shape (steps,)
+        Fraction of samples classified correctly after each step ``1 .. steps`` (NaN
+        when no labels were given).
+    predictions : numpy.ndarray of int16, shape (steps, n)
+        Predicted class of every sample after every step.
+    readout : numpy.ndarray of float64, shape (n, n_classes)
+        Final accumulated readout (membrane potential or spike counts).
+    spike_rates : numpy.ndarray, shape (n_spiking,)
+        Mean spikes per neuron per step of each spiking layer, over samples and steps.
+    layers : tuple of int
+        Indices (into ``network.layers``) of the spiking weight layers, in order.
+    layer_names : tuple of str
+    counts : dict of int to numpy.ndarray
+        Per-neuron spike counts over all steps for the layers in ``record_counts``,
+        shape (n, *layer output shape) in the ANN's (C, H, W) order.
+    labels : numpy.ndarray or None, shape (n,)
+    params : dict
+        Settings of the run (steps, alpha, reset, encoder, readout, seed, thresholds).
+    """
+
+    accuracy: np.ndarray
+    predictions: np.ndarray
+    readout: np.ndarray
+    spike_rates: np.ndarray
+    layers: tuple
+    layer_names: tuple
+    counts: dict = field(default_factory=dict)
+    labels: np.ndarray | None = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def final_accuracy(self) -> float:
+        """Accuracy after the last step."""
+        return float(self.accuracy[-1])
+
+    def correct(self, step: int = -1) -> np.ndarray:
+        """Boolean per sample (shape (n,)): correct after ``step`` (default the last)."""
+        if self.labels is None:
+            raise ValueError("the simulation was run without labels")
+        return self.predictions[step] == self.labels
+
+
+# --------------------------------------------------------------------------- linear ops
+
+
+def linear_op(kind: str, h: np.ndarray, weight: np.ndarray, bias, stride=(1, 1),
+              padding=(0, 0, 0, 0)) -> np.ndarray:
+    """The one place where the simulator does linear algebra (a backend would plug in here).
+
+    Parameters
+    ----------
+    kind : {"conv2d", "linear"}
+    h : numpy.ndarray, float32
+        ``(R, H, W, C_in)`` channels-last for ``conv2d``; ``(R, n_in)`` for ``linear``
+        (``R`` = steps x samples of a block).
+    weight : numpy.ndarray, float32
+        ``(C_out, C_in, kh, kw)`` or ``(n_out, n_in)``.
+    bias : numpy.ndarray or None, shape (C_out,) / (n_out,)
+    stride, padding : as in :class:`l4theory.convert.network.Conv2d`.
+
+    Returns
+    -------
+    numpy.ndarray, float32, C-contiguous
+        ``(R, H_out, W_out, C_out)`` or ``(R, n_out)``.
+    """
+    if kind == "conv2d":
+        out = conv2d(h.transpose(0, 3, 1, 2), weight, bias, stride, padding)
+        return out.transpose(0, 2, 3, 1)  # conv2d computes in NHWC: this view is contiguous
+    out = h @ weight.T
+    if bias is not None:
+        out += bias
+    return out
+
+
+def encode_steps(x: np.ndarray, encoder: str, seed: int, samples: np.ndarray, t0: int,
+                 n_steps: int) -> np.ndarray:
+    """Input spikes of steps ``t0 .. t0 + n_steps - 1`` for a batch.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (B, ...)
+        Inputs; flattened per sample in C order.
+    encoder : {"signed", "bernoulli", "poisson", "constant"}
+    seed : int
+        Stream seed in ``[0, 2**63)``.
+    samples : numpy.ndarray of int, shape (B,)
+        Global sample indices (the stream of sample ``n`` does not depend on the batch).
+    t0, n_steps : int
+        First step (0-based) and number of steps.
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape (n_steps, B, P)
+        ``P`` = pixels per sample.
+    """
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+    xb = np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
+    out = np.empty((n_steps, xb.shape[0], xb.shape[1]), dtype=np.float32)
+    fn = K.encode_block_numpy if K.DISABLED else K.encode_block
+    fn(xb, out, np.uint64(seed), np.asarray(samples, dtype=np.uint64), int(t0),
+       K.ENCODER_CODES[encoder])
+    return out
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class _Op:
+    kind: str                      # "linear", "conv2d", "if", "pool", "flatten", "readout"
+    index: int = -1                # layer index in the network
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    stride: tuple = (1, 1)
+    padding: tuple = (0, 0, 0, 0)
+    kernel: tuple = (1, 1)
+    v_th: float = 1.0
+    slot: int = -1                 # IF state slot
+    shape: tuple = ()              # output shape per sample in the internal layout
+
+
+def _internal(shape: tuple) -> tuple:
+    return (shape[1], shape[2], shape[0]) if len(shape) == 3 else tuple(shape)
+
+
+def _plan(net: Network, thresholds: np.ndarray, bias_scales: np.ndarray,
+          readout_bias_scale: float, readout: str, readout_threshold: float):
+    spiking = net.spiking_layers
+    weight_layers = net.weight_layers
+    last = weight_layers[-1]
+    if last in spiking:
+        raise ValueError(f"the last weight layer ({last}, '{net.layers[last].name}') is followed "
+                         "by a ReLU; the readout layer must be linear")
+    thr = dict(zip(spiking, thresholds, strict=True))
+    bsc = dict(zip(spiking, bias_scales, strict=True))
+    bsc[last] = readout_bias_scale
+    ops: list[_Op] = []
+    perm = None        # column permutation for a Linear after a channels-last flatten
+    pending_if = None  # weight layer whose IF has not been placed yet
+    slot = 0
+    for i, lay in enumerate(net.layers):
+        shape_out = _internal(net.shapes[i + 1])
+        if lay.kind in ("conv2d", "linear"):
+            if pending_if is not None:  # a spiking layer whose ReLU never came: cannot happen
+                raise ValueError(f"layer {pending_if}: no ReLU before the next weight layer")
+            w = np.asarray(lay.weight, dtype=np.float32)
+            if lay.kind == "linear" and perm is not None:
+                w = np.ascontiguousarray(w[:, perm])
+            perm = None
+            b = None
+            if lay.bias is not None:
+                b = (np.asarray(lay.bias, dtype=np.float64) * bsc.get(i, 1.0)).astype(np.float32)
+            ops.append(_Op(lay.kind, i, w, b, getattr(lay, "stride", (1, 1)),
+                           getattr(lay, "padding", (0, 0, 0, 0)), shape=shape_out))
+            if i == last:
+                if readout == "spikes":
+                    ops.append(_Op("if", i, v_th=float(readout_threshold), slot=slot,
+                                   shape=shape_out))
+                    slot += 1
+                ops.append(_Op("readout", i, shape=shape_out))
+                break
+            if i in thr:
+                pending_if = i
+        elif lay.kind == "relu":
+            if pending_if is not None:
+                ops.append(_Op("if", pending_if, v_th=float(thr[pending_if]), slot=slot,
+                               shape=shape_out))
+                slot += 1
+                pending_if = None
+            # a ReLU on spikes (non-negative) is the identity
+        elif lay.kind == "avgpool2d":
+            ops.append(_Op("pool", i, kernel=lay.kernel, stride=lay.stride, shape=shape_out))
+        elif lay.kind == "flatten":
+            shp = net.shapes[i]
+            if len(shp) == 3:
+                c, h, w_ = shp
+                perm = np.arange(c * h * w_).reshape(c, h, w_).transpose(1, 2, 0).ravel()
+            ops.append(_Op("flatten", i, shape=shape_out))
+        else:  # pragma: no cover - Network rejects other types
+            raise ValueError(f"unsupported layer {lay.kind}")
+    return ops, slot
+
+
+def _pool(h: np.ndarray, kernel, stride) -> np.ndarray:
+    """Average pooling of channels-last ``h`` (R, H, W, C); sum then one division."""
+    kh, kw = kernel
+    sh, sw = stride
+    _, hh, ww, _ = h.shape
+    ho, wo = (hh - kh) // sh + 1, (ww - kw) // sw + 1
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            part = h[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+            out = part.copy() if out is None else np.add(out, part, out=out)
+    out /= np.float32(kh * kw)
+    return out
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+def _check_thresholds(name, value, n):
+    th = np.asarray(value, dtype=np.float64).reshape(-1)
+    if th.shape != (n,) or np.isnan(th).any() or not (th > 0).all():
+        raise ValueError(f"{name} must be {n} positive values (one per spiking layer; inf "
+                         f"disables firing), got {np.asarray(value)!r}")
+    return th
+
+
+def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
+             alpha: float = 1.0, reset: str = "soft", encoder: str = "signed",
+             readout: str = "membrane", readout_threshold: float = 1.0, seed: int = 0,
+             sample_ids=None, batch_size: int = 64, block_steps: int | None = None,
+             memory_mb: float = 256.0, bias_scales=None, readout_bias_scale: float = 1.0,
+             record_counts=(), progress: Callable[[int], None] | None = None) -> SimResult:
+    """Run the spiking version of ``net`` on inputs ``x`` for ``steps`` time steps.
+
+    Parameters
+    ----------
+    net : Network
+        The ANN (ReLU network); its ReLUs become IF/LIF neurons.
+    x : array_like, shape (n, *net.input_shape)
+        Normalised inputs (``[-1, 1]`` for the signed encoder).
+    labels : array_like of int, shape (n,), optional
+        True classes; without them ``accuracy`` is NaN.
+    thresholds : array_like, shape (len(net.spiking_layers),)
+        Firing threshold per spiking layer (``> 0``, in the units of the input current;
+        ``inf`` disables firing). See :mod:`l4theory.convert.balance`.
+    steps : int
+        Time steps ``T`` (>= 1).
+    alpha : float
+        Leak factor per step in (0, 1]; 1 = IF (no leak).
+    reset : {"soft", "hard"}
+    encoder : {"signed", "bernoulli", "poisson", "constant"}
+    readout : {"membrane", "spikes"}
+    readout_threshold : float
+        Threshold of the readout layer for ``readout="spikes"``.
+    seed : int
+        Seed of the input spike streams, in ``[0, 2**63)``.
+    sample_ids : array_like of int, shape (n,), optional
+        Global index of each sample (its stream key); default ``0 .. n-1``. Pass the
+        dataset indices to make a subset's spike trains identical to the full run's.
+    batch_size : int
+        Samples simulated together (memory and speed; results do not depend on it).
+    block_steps : int, optional
+        Steps per time block; default: as many as ``memory_mb`` allows.
+    memory_mb : float
+        Rough bound on the activation memory of one block, in MiB.
+    bias_scales : array_like, shape (n_spiking,), optional
+        Factors on the spiking layers' biases (``BalanceResult.bias_scales``).
+    readout_bias_scale : float
+        Factor on the readout layer's bias.
+    record_counts : sequence of int
+        Weight-layer indices (spiking layers) whose per-neuron spike counts to return.
+    progress : callable, optional
+        Called with the number of samples finished after each batch.
+
+    Returns
+    -------
+    SimResult
+
+    Raises
+    ------
+    ValueError
+        On invalid arguments (the message names the parameter and value).
+    """
+    if not isinstance(net, Network):
+        raise ValueError(f"net must be a Network, got {type(net).__name__}")
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        raise ValueError("x is uint8: normalise the pixels first (datasets.normalize)")
+    if x.ndim < 1 or x.shape[0] < 1:
+        raise ValueError(f"x must be a non-empty batch of shape (n, {net.input_shape}), "
+                         f"got shape {x.shape}")
+    if x.shape[1:] != net.input_shape:
+        if x[0].size != math.prod(net.input_shape):
+            raise ValueError(f"x has shape {x.shape}; expected (n, "
+                             f"{', '.join(map(str, net.input_shape))})")
+        x = x.reshape((-1, *net.input_shape))
+    if not np.isfinite(x).all():
+        raise ValueError("x contains NaN or infinite values")
+    n = x.shape[0]
+    steps = check_int("steps", steps, minimum=1)
+    alpha = check_alpha("alpha", alpha)
+    if reset not in ("soft", "hard"):
+        raise ValueError(f"reset must be 'soft' or 'hard', got {reset!r}")
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+    if encoder == "poisson" and (x < 0).any():
+        raise ValueError("the poisson encoder needs x >= 0 (expected counts per step), "
+                         f"got min {float(x.min())!r}")
+    if readout not in READOUTS:
+        raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+    spiking = net.spiking_layers
+    th = _check_thresholds("thresholds", thresholds, len(spiking))
+    if readout == "spikes":
+        _check_thresholds("readout_threshold", [readout_threshold], 1)
+    bscale = np.ones(len(spiking)) if bias_scales is None else np.asarray(bias_scales, float)
+    if bscale.shape != (len(spiking),) or not np.isfinite(bscale).all():
+        raise ValueError(f"bias_scales must be {len(spiking)} finite values, got {bias_scales!r}")
+    if not np.isfinite(readout_bias_scale):
+        raise ValueError(f"readout_bias_scale must be finite, got {readout_bias_scale!r}")
+    seed = check_int("seed", seed, minimum=0)
+    if seed >= 2**63:
+        raise ValueError(f"seed must be < 2**63, got {seed}")
+    if sample_ids is None:
+        ids = np.arange(n, dtype=np.int64)
+    else:
+        ids = np.asarray(sample_ids)
+        if ids.shape != (n,) or not np.issubdtype(ids.dtype, np.integer) or (ids < 0).any():
+            raise ValueError(f"sample_ids must be {n} non-negative integers, got shape "
+                             f"{ids.shape} dtype {ids.dtype}")
+    n_classes = math.prod(net.output_shape)
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be {n} integers, got shape {labels.shape} dtype "
+                             f"{labels.dtype}")
+        if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+            raise ValueError(f"labels must lie in [0, {n_classes}), got range "
+                             f"[{labels.min()}, {labels.max()}]")
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    if block_steps is not None:
+        block_steps = check_int("block_steps", block_steps, minimum=1)
+    if not (np.isfinite(memory_mb) and memory_mb > 0):
+        raise ValueError(f"memory_mb must be > 0, got {memory_mb!r}")
+    record = tuple(int(i) for i in record_counts)
+    for i in record:
+        if i not in spiking:
+            raise ValueError(f"record_counts: layer {i} is not a spiking layer {spiking}")
+
+    ops, n_slots = _plan(net, th, bscale, float(readout_bias_scale), readout,
+                         float(readout_threshold))
+    # bytes per (sample, step): every op output, plus im2col columns of the convolutions
+    per_row = 4 * math.prod(net.input_shape)
+    for op in ops:
+        per_row += 4 * math.prod(op.shape) if op.shape else 0
+        if op.kind == "conv2d":
+            kh, kw = op.weight.shape[2:]
+            per_row += 4 * math.prod(op.shape[:2]) * kh * kw * op.weight.shape[1]
+    bsz = min(batch_size, n)
+    if block_steps is None:
+        rows = max(1, int(memory_mb * 2**20) // max(per_row, 1))
+        block_steps = max(1, min(steps, rows // bsz))
+    tc_max = min(block_steps, steps)
+
+    alpha32 = np.float32(alpha)
+    hard = reset == "hard"
+    scan = K.if_scan_numpy if K.DISABLED else K.if_scan
+    if_ops = [op for op in ops if op.kind == "if"]
+    sizes = {op.slot: math.prod(op.shape) for op in if_ops}
+    totals = np.zeros(n_slots)
+    counts_out = {i: np.zeros((n, *net.shapes[i + 1 + _relu_offset(net, i)]), np.float32)
+                  for i in record}
+    predictions = np.empty((steps, n), dtype=np.int16)
+    readout_final = np.empty((n, n_classes), dtype=np.float64)
+    x32 = x.astype(np.float32, copy=False)
+
+    for b0 in range(0, n, bsz):
+        b1 = min(n, b0 + bsz)
+        nb = b1 - b0
+        v = {s: np.zeros(nb * sizes[s], np.float32) for s in sizes}
+        cnt = {s: np.zeros(nb * sizes[s], np.float32) for s in sizes}
+        acc = np.zeros((nb, n_classes), dtype=np.float64)
+        for t0 in range(0, steps, tc_max):
+            tc = min(tc_max, steps - t0)
+            h = encode_steps(x32[b0:b1], encoder, seed, ids[b0:b1], t0, tc)
+            h = h.reshape((tc * nb, *net.input_shape))
+            if h.ndim == 4:
+                h = np.ascontiguousarray(h.transpose(0, 2, 3, 1))
+            for op in ops:
+                if op.kind in ("conv2d", "linear"):
+                    h = linear_op(op.kind, h, op.weight, op.bias, op.stride, op.padding)
+                elif op.kind == "if":
+                    flat = h.reshape(tc, -1)
+                    scan(flat, v[op.slot], flat, cnt[op.slot], np.float32(op.v_th), alpha32,
+                         hard)
+                elif op.kind == "pool":
+                    h = _pool(h, op.kernel, op.stride)
+                elif op.kind == "flatten":
+                    h = h.reshape(h.shape[0], -1)
+                else:  # readout
+                    cur = np.concatenate([acc[None], h.reshape(tc, nb, n_classes)])
+                    cum = np.cumsum(cur, axis=0, dtype=np.float64)[1:]  # step-by-step order
+                    acc = cum[-1]
+                    predictions[t0:t0 + tc, b0:b1] = cum.argmax(axis=2)
+        readout_final[b0:b1] = acc
+        for op in if_ops:
+            totals[op.slot] += float(cnt[op.slot].sum(dtype=np.float64))
+            if op.index in counts_out and op.index != ops[-1].index:
+                shp = op.shape
+                c = cnt[op.slot].reshape(nb, *shp)
+                if len(shp) == 3:
+                    c = c.transpose(0, 3, 1, 2)
+                counts_out[op.index][b0:b1] = c
+        if progress is not None:
+            progress(nb)
+
+    if labels is not None:
+        accuracy = (predictions == labels[None, :]).mean(axis=1)
+    else:
+        accuracy = np.full(steps, np.nan)
+    rates = np.array([totals[op.slot] / (n * steps * sizes[op.slot]) for op in if_ops
+                      if op.index in spiking])
+    params = {"steps": steps, "alpha": alpha, "reset": reset, "encoder": encoder,
+              "readout": readout, "seed": seed, "thresholds": th.tolist(),
+              "n_samples": n, "batch_size": bsz, "block_steps": tc_max}
+    if readout == "spikes":
+        params["readout_threshold"] = float(readout_threshold)
+    return SimResult(accuracy=accuracy, predictions=predictions, readout=readout_final,
+                     spike_rates=rates, layers=tuple(spiking),
+                     layer_names=tuple(net.layers[i].name for i in spiking),
+                     counts=counts_out, labels=labels, params=params)
+
+
+def _relu_offset(net: Network, i: int) -> int:
+    """Offset from weight layer ``i`` to the ReLU that makes it spike (pooling between)."""
+    for k, lay in enumerate(net.layers[i + 1:], start=1):
+        if lay.kind == "relu":
+            return k
+    return 0  # pragma: no cover - only called for spiking layers
