@@ -158,7 +158,7 @@ def variance_decomposition(r, weights, gain=1.0):
     gain = float(check_positive("gain", gain))
     variance = gain * np.sum(r * w**2, axis=-1)
     l4 = l4_norm(w)
-    r_norm = np.sqrt(np.sum(r**2))
+    r_norm = lp_norm(r, 2.0)  # scaled: no underflow of r**2 for tiny rates
     envelope = gain * r_norm * l4**2
     with np.errstate(invalid="ignore", divide="ignore"):
         cos_psi = np.where(envelope > 0, np.clip(variance / envelope, 0.0, 1.0), np.nan)

@@ -107,3 +107,10 @@ def test_variance_decomposition_errors():
         variance_decomposition([-1.0], [1.0])
     with pytest.raises(ValueError, match="inputs on its last axis"):
         variance_decomposition([1.0, 1.0], [1.0])
+
+
+def test_envelope_does_not_underflow_for_tiny_rates():
+    # r**2 underflows to 0 here; the norm must be computed scaled.
+    d = variance_decomposition([1.66583825e-286], [1.0])
+    assert d.envelope == pytest.approx(1.66583825e-286)
+    assert d.cos_psi == pytest.approx(1.0)
