@@ -215,10 +215,10 @@ def summary(data) -> str:
     pex = np.interp(data["theta"], data["theta_fine"], data["pred_exact_var"])
     psg = np.interp(data["theta"], data["theta_fine"], data["pred_siegert"])
     inner = (th > 0) & (th < 90)
-    return (f"The needed threshold (hard reset) is {v[0]:.3f} ± {se[0]:.3f} at 0° and "
-            f"{v[-1]:.3f} ± {se[-1]:.3f} at 90°, dips to {v[imin]:.3f} ± {se[imin]:.3f} at "
-            f"{th[imin]:.1f}°, and is asymmetric about 45° ({v[i30]:.3f} ± {se[i30]:.3f} at 30° vs "
-            f"{v[i60]:.3f} ± {se[i60]:.3f} at 60°; soft reset {data['v_soft'][i30]:.3f} vs "
+    return (f"The needed threshold (hard reset) is {v[0]:.3f} ± {se[0]:.4f} at 0° and "
+            f"{v[-1]:.3f} ± {se[-1]:.4f} at 90°, dips to {v[imin]:.3f} ± {se[imin]:.4f} at "
+            f"{th[imin]:.1f}°, and is asymmetric about 45° ({v[i30]:.3f} ± {se[i30]:.4f} at 30° vs "
+            f"{v[i60]:.3f} ± {se[i60]:.4f} at 60°; soft reset {data['v_soft'][i30]:.3f} vs "
             f"{data['v_soft'][i60]:.3f}); the paper's L4-ratio prediction is nearly symmetric "
             f"({pl4[i30]:.3f} vs {pl4[i60]:.3f}) and misses the simulated curve by up to "
             f"{np.abs(pl4 - v)[inner].max():.3f}, the exact-variance prediction by "
