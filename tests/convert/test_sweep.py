@@ -1,0 +1,127 @@
+"""Sweep: selection logic, paired test evaluation, CIs, the adjusted network, the CLI."""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from l4theory.adjust import adjust_weights
+from l4theory.convert.balance import balance
+from l4theory.convert.network import AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU
+from l4theory.convert.simulate import simulate
+from l4theory.convert.sweep import (
+    add_sweep_parser,
+    adjusted_network,
+    cmd_sweep,
+    expected_spikes,
+    mean_ci,
+    select_best,
+    sweep,
+)
+
+from .test_datasets import make_fake_mnist
+
+ROOT = Path(__file__).resolve().parents[2]
+MLP = ROOT / "models" / "fmnist_mlp.safetensors"
+
+
+def tiny(seed=0):
+    rng = np.random.default_rng(seed)
+    net = Network((1, 6, 6), [
+        Conv2d(rng.normal(0.1, 0.5, size=(4, 1, 3, 3)), None, padding=1, name="c1"),
+        ReLU(), AvgPool2d(2), Flatten(),
+        Linear(rng.normal(0.05, 0.3, size=(8, 36)), None, name="h"), ReLU(),
+        Linear(rng.normal(size=(3, 8)), None, name="out"),
+    ])
+    x = rng.uniform(-1, 1, size=(120, 1, 6, 6)).astype(np.float32)
+    y = net.predict(x)  # labels the ANN gets right: the SNN's errors are conversion errors
+    flip = rng.random(120) < 0.1
+    y[flip] = (y[flip] + 1) % 3
+    return net, (x[:80], y[:80]), (x[80:], y[80:])
+
+
+def test_select_best_and_mean_ci():
+    assert select_best([0.2, 0.5, 0.5]) == (1,)
+    assert select_best(np.array([[0.1, 0.3], [0.3, 0.2]])) == (0, 1)
+    with pytest.raises(ValueError):
+        select_best([])
+    v = np.random.default_rng(0).normal(size=50)
+    ci = mean_ci(v)
+    lo, hi = stats.t.interval(0.95, 49, loc=v.mean(), scale=stats.sem(v))
+    assert ci["lo"] == pytest.approx(lo) and ci["hi"] == pytest.approx(hi) and ci["n"] == 50
+    with pytest.raises(ValueError, match="2 values"):
+        mean_ci([1.0])
+
+
+def test_adjusted_network_changes_only_the_first_layer():
+    net, (x, _), _ = tiny()
+    adj, res = adjusted_network(net, x, 1.3, 2.0)
+    ref = adjust_weights(net.layers[0].weight, expected_spikes(x, "signed"), 1.3, 2.0,
+                         padding=(1, 1))
+    np.testing.assert_allclose(adj.layers[0].weight, ref.weights, rtol=1e-6)
+    np.testing.assert_array_equal(adj.layers[4].weight, net.layers[4].weight)
+    assert not np.array_equal(adj.layers[0].weight, net.layers[0].weight)
+    assert res.r_s == 2.0
+    same, _ = adjusted_network(net, x, 1.3, np.inf)
+    np.testing.assert_array_equal(same.layers[0].weight, net.layers[0].weight)
+
+
+def test_sweep_selects_argmax_and_evaluates_paired():
+    net, train, test = tiny(1)
+    scales, r_s = (0.5, 1.0), (0.5, 4.0)
+    res = sweep(net, train, test, steps=12, alpha=0.9, reset="hard", scales=scales, r_s=r_s,
+                n_calib=30, n_select=40, n_test=None, seeds=(3, 4), batch_size=16)
+    # selection grid is recomputed independently and the choices are its argmax
+    bal = balance(net, train[0][np.sort(np.random.default_rng(0).permutation(80)[:30])], "max")
+    np.testing.assert_allclose(res.thresholds, bal.thresholds)
+    assert res.best_scale_baseline == scales[int(np.argmax(res.select_baseline))]
+    k, j = np.unravel_index(np.argmax(res.select_adjusted), res.select_adjusted.shape)
+    assert (res.best_r_s, res.best_scale_adjusted) == (r_s[k], scales[j])
+    # the test numbers are plain simulations with the chosen settings and the same seeds
+    x, y = test
+    direct = simulate(net, x, y, thresholds=bal.thresholds * res.best_scale_baseline,
+                      steps=12, alpha=0.9, reset="hard", seed=4)
+    np.testing.assert_array_equal(res.test_baseline[1], direct.correct())
+    adj, _ = adjusted_network(net, train[0][np.sort(np.random.default_rng(0).permutation(80)[:30])],
+                              bal.thresholds[0], res.best_r_s)
+    d2 = simulate(adj, x, y, thresholds=bal.thresholds * res.best_scale_adjusted, steps=12,
+                  alpha=0.9, reset="hard", seed=3)
+    np.testing.assert_array_equal(res.test_adjusted[0], d2.correct())
+    s = res.summary()
+    per_image = res.test_adjusted.mean(0) - res.test_baseline.mean(0)
+    assert s["difference"]["mean"] == pytest.approx(per_image.mean())
+    assert s["ann_accuracy"] == pytest.approx(np.mean(net.predict(x) == y))
+    assert s["gap"] == pytest.approx(s["ann_accuracy"] - s["baseline"]["mean"])
+    assert res.curve_baseline.shape == (12,)
+    json.dumps(res.to_json())  # JSON-safe
+
+
+def test_sweep_errors():
+    net, train, test = tiny()
+    for kw, word in [(dict(scales=()), "scales"), (dict(scales=(0.0,)), "scales"),
+                     (dict(r_s=(-1.0,)), "r_s"), (dict(seeds=()), "seeds"),
+                     (dict(n_calib=70, n_select=20), "samples"), (dict(alpha=2.0), "alpha")]:
+        with pytest.raises(ValueError, match=word):
+            sweep(net, train, test, **{"steps": 2, "n_calib": 10, "n_select": 10, **kw})
+
+
+def test_cli(tmp_path, capsys):
+    data = make_fake_mnist(tmp_path / "fm", n_train=60, n_test=20)
+    parser = argparse.ArgumentParser()
+    add_sweep_parser(parser.add_subparsers())
+    out = tmp_path / "s.json"
+    args = parser.parse_args(["sweep", str(MLP), "--data", str(data), "--steps", "5",
+                              "--scales", "0.8,1", "--r-s", "1", "--n-calib", "20",
+                              "--n-select", "20", "--n-test", "0", "--seeds", "2",
+                              "--no-progress", "-o", str(out)])
+    assert cmd_sweep(args) == 0
+    text = capsys.readouterr().out
+    assert "baseline" in text and "difference" in text
+    doc = json.loads(out.read_text())
+    assert doc["params"]["n_test"] == 20 and len(doc["test_baseline"]) == 2
+    assert doc["provenance"]["model_sha256"]
+    with pytest.raises(ValueError, match="exists"):
+        cmd_sweep(args)
