@@ -1,0 +1,34 @@
+"""Smoke test of the conversion protocol (tiny sizes, the MLP) and its table/figure."""
+
+import json
+
+import numpy as np
+
+from validation import conversion
+
+
+def test_protocol_smoke(tmp_path):
+    over = {"steps": 8, "n_calib": 30, "n_select": 20, "n_test": 40, "seeds": [0, 1],
+            "scales": [0.6, 1.0], "r_s": [1.0]}
+    doc = conversion.run("quick", out_dir=tmp_path, overrides=over,
+                         settings=[(1.0, "soft"), (0.85, "hard")], progress=False)
+    assert [(r["alpha"], r["reset"]) for r in doc["rows"]] == [(1.0, "soft"), (0.85, "hard")]
+    for r in doc["rows"]:
+        assert r["baseline"]["lo"] <= r["baseline"]["mean"] <= r["baseline"]["hi"]
+        assert r["difference"]["n"] == 40
+        assert r["gap"] == r["ann_accuracy"] - r["baseline"]["mean"]
+        assert r["best_scale_baseline"] in (0.6, 1.0) and r["best_r_s"] == 1.0
+        assert len(r["select_adjusted"]) == 1 and len(r["select_adjusted"][0]) == 2
+    saved = json.loads((tmp_path / "conversion_quick.json").read_text())
+    assert saved["provenance"]["model_sha256"] and saved["config"]["n_test"] == 40
+    npz = np.load(tmp_path / "conversion_quick.npz")
+    assert npz["a1_soft_test_baseline"].shape == (2, 40)
+    table = (tmp_path / "conversion_quick.md").read_text()
+    assert table.count("\n| ") == 3 and "| 0.85 | hard |" in table
+
+    from figures.fig_conversion import render, section
+
+    files = render(doc, tmp_path)
+    assert all(f.exists() and f.stat().st_size > 1000 for f in files)
+    text = section("quick", out_dir=tmp_path, report_dir=tmp_path, fig_dir=tmp_path)
+    assert "Conversion" in text and "| 1 | soft |" in text
