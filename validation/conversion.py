@@ -209,6 +209,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-select", type=int, default=None, help="override the selection size")
     p.add_argument("--seeds", type=int, default=None, help="override the number of seeds")
     p.add_argument("--no-figure", action="store_true", help="skip the bar figure")
+    p.add_argument("--no-diagnostics", action="store_true",
+                   help="skip the per-neuron membrane diagnostics of the first layer")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -229,6 +231,11 @@ def handle(args) -> int:
 
         files = render(doc, args.out)
         print("figure:", ", ".join(str(f) for f in files))
+    if not args.no_diagnostics:
+        from figures.fig_diagnostics import render as render_diag
+
+        files = render_diag(CONFIGS[mode]["model"], args.out)
+        print("diagnostics:", ", ".join(str(f) for f in files))
     return 0
 
 
