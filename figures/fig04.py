@@ -22,10 +22,10 @@ NAME = "fig04"
 TITLE = "Hadamard angle drift of w -> w∘2"
 
 CONFIGS = {
-    "quick": {"version": 2, "seed": 404, "tau": 1.0, "rate": 5.0, "t_stat": 20.0,
+    "quick": {"version": 3, "seed": 404, "tau": 1.0, "rate": 5.0, "t_stat": 12.0,
               "n_arrows": 10, "n_mc": 13, "n_trials": 20_000},
-    "full": {"version": 2, "seed": 404, "tau": 1.0, "rate": 5.0, "t_stat": 20.0,
-             "n_arrows": 10, "n_mc": 25, "n_trials": 200_000},
+    "full": {"version": 3, "seed": 404, "tau": 1.0, "rate": 5.0, "t_stat": 12.0,
+             "n_arrows": 10, "n_mc": 25, "n_trials": 100_000},
 }
 
 
