@@ -12,11 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,io]'
 	touch $(STAMP)
 
-## make reproduce: derivations and their checks, theory-vs-exact table, quick validation studies
+## make reproduce: derivations, theory-vs-exact table, quick validation, Figs. 1-5, results/REPORT.md
 reproduce: $(STAMP)
 	$(BIN)/python -m l4theory.derivations
 	$(BIN)/python -m l4theory.theory.anchors
 	$(BIN)/python -m validation run all --quick
+	$(BIN)/python -m figures all
+	$(BIN)/python -m figures report
 
 ## make test: the whole suite, statistical tests included
 test: $(STAMP)
