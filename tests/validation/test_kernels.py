@@ -36,6 +36,18 @@ def test_free_membrane_matches_twin(tau):
     np.testing.assert_array_equal(one, v[:, 0, :])
 
 
+@pytest.mark.parametrize("tau", [0.7, np.inf])
+def test_free_membrane_one_time_fast_path_matches_twin(tau):
+    """One neuron and one recording time use a separate (vectorised) kernel."""
+    v = sim.free_membrane(RATES, W2[1], tau, [2.5], 40, 7, trial0=3)
+    p, a, tot = sim.alias_table(RATES)
+    twin = ref.free_membrane_twin(p, a, tot, W2[1], tau, [2.5], 40, 7, trial0=3)
+    assert v.shape == (40, 1)
+    np.testing.assert_allclose(v, twin[:, 0, :], rtol=1e-13, atol=1e-13)
+    two = sim.free_membrane(RATES, W2[1:], tau, [2.5], 40, 7, trial0=3)
+    np.testing.assert_array_equal(two[:, 0, :], v)
+
+
 @pytest.mark.parametrize("reset", ["hard", "soft"])
 @pytest.mark.parametrize("tau", [2.0, np.inf])
 def test_lif_matches_twin(reset, tau):
@@ -97,6 +109,7 @@ from validation import simulators as sim
 r = np.array([0.5, 1.5, 2.0]); w = np.array([[0.3, -0.2, 0.6], [0.1, 0.4, 0.2]])
 h = hashlib.sha256()
 h.update(sim.free_membrane(r, w, 1.0, [0.5, 2.0], 40, 5).tobytes())
+h.update(sim.free_membrane(r, w[0], 1.0, [2.0], 300, 5).tobytes())
 for reset in ("hard", "soft"):
     c, f = sim.lif_event(r, np.abs(w), 1.5, [0.4, 0.9], 10.0, 30, 6, reset=reset)
     h.update(c.tobytes()); h.update(f.tobytes())
