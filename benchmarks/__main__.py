@@ -119,10 +119,14 @@ def w2(rounds, quick):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    p.add_argument("which", nargs="?", default="all", choices=["w1", "w2", "all"])
+    p.add_argument("which", nargs="?", default="all", choices=["w1", "w2", "w3", "all"])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     a = p.parse_args(argv)
+    if a.which == "w3":  # W3 (converted-SNN inference) lives in benchmarks/w3.py
+        from .w3 import main as w3_main
+
+        return w3_main(["--rounds", str(a.rounds)] + (["--quick"] if a.quick else []))
     res = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                        "numba_threads": numba.get_num_threads(), "numpy": np.__version__,
                        "numba": numba.__version__, "python": sys.version.split()[0]},

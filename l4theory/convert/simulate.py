@@ -53,7 +53,7 @@ from .._checks import check_alpha, check_int
 from . import _kernels as K
 from .network import Network, conv2d
 
-__all__ = ["ENCODERS", "READOUTS", "SimResult", "encode_steps", "linear_op", "simulate"]
+__all__ = ["BACKENDS", "ENCODERS", "READOUTS", "SimResult", "encode_steps", "linear_op", "simulate"]
 
 ENCODERS = ("signed", "bernoulli", "poisson", "constant")
 READOUTS = ("membrane", "spikes")
@@ -110,9 +110,34 @@ class SimResult:
 # --------------------------------------------------------------------------- linear ops
 
 
+BACKENDS = ("numpy", "torch")
+
+
+def _torch_linear(kind, h, weight, bias, stride, padding):
+    import torch
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        x = torch.from_numpy(h)
+        w = torch.from_numpy(weight)
+        b = None if bias is None else torch.from_numpy(bias)
+        if kind == "linear":
+            return F.linear(x, w, b).numpy()
+        t, left, bot, r = padding
+        x = x.permute(0, 3, 1, 2)  # NCHW view with channels-last strides
+        if (t, left) != (bot, r):
+            x = F.pad(x, (left, r, t, bot))
+            pad = (0, 0)
+        else:
+            pad = (t, left)
+        w = w.contiguous(memory_format=torch.channels_last)
+        out = F.conv2d(x, w, b, stride=stride, padding=pad)
+        return np.ascontiguousarray(out.permute(0, 2, 3, 1).numpy())
+
+
 def linear_op(kind: str, h: np.ndarray, weight: np.ndarray, bias, stride=(1, 1),
-              padding=(0, 0, 0, 0)) -> np.ndarray:
-    """The one place where the simulator does linear algebra (a backend would plug in here).
+              padding=(0, 0, 0, 0), backend: str = "numpy") -> np.ndarray:
+    """The one place where the simulator does linear algebra (backends plug in here).
 
     Parameters
     ----------
@@ -124,12 +149,19 @@ def linear_op(kind: str, h: np.ndarray, weight: np.ndarray, bias, stride=(1, 1),
         ``(C_out, C_in, kh, kw)`` or ``(n_out, n_in)``.
     bias : numpy.ndarray or None, shape (C_out,) / (n_out,)
     stride, padding : as in :class:`l4theory.convert.network.Conv2d`.
+    backend : {"numpy", "torch"}
+        ``numpy`` (default): im2col + BLAS (:func:`l4theory.convert.network.conv2d`).
+        ``torch``: PyTorch's CPU convolution (oneDNN, channels-last), fp32; optional
+        (``pip install l4theory[bench]``). Both are fp32; they differ only in summation
+        order (last-bit differences of the currents).
 
     Returns
     -------
     numpy.ndarray, float32, C-contiguous
         ``(R, H_out, W_out, C_out)`` or ``(R, n_out)``.
     """
+    if backend == "torch":
+        return _torch_linear(kind, h, weight, bias, stride, padding)
     if kind == "conv2d":
         out = conv2d(h.transpose(0, 3, 1, 2), weight, bias, stride, padding)
         return out.transpose(0, 2, 3, 1)  # conv2d computes in NHWC: this view is contiguous
@@ -280,7 +312,8 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
              readout: str = "membrane", readout_threshold: float = 1.0, seed: int = 0,
              sample_ids=None, batch_size: int = 64, block_steps: int | None = None,
              memory_mb: float = 256.0, bias_scales=None, readout_bias_scale: float = 1.0,
-             record_counts=(), progress: Callable[[int], None] | None = None) -> SimResult:
+             record_counts=(), progress: Callable[[int], None] | None = None,
+             backend: str = "numpy") -> SimResult:
     """Run the spiking version of ``net`` on inputs ``x`` for ``steps`` time steps.
 
     Parameters
@@ -322,6 +355,8 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
         Weight-layer indices (spiking layers) whose per-neuron spike counts to return.
     progress : callable, optional
         Called with the number of samples finished after each batch.
+    backend : {"numpy", "torch"}
+        Linear-algebra backend (:func:`linear_op`); ``torch`` needs PyTorch.
 
     Returns
     -------
@@ -392,6 +427,13 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
         block_steps = check_int("block_steps", block_steps, minimum=1)
     if not (np.isfinite(memory_mb) and memory_mb > 0):
         raise ValueError(f"memory_mb must be > 0, got {memory_mb!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "torch":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise ValueError("backend='torch' needs PyTorch (pip install l4theory[bench])") from None
     record = tuple(int(i) for i in record_counts)
     for i in record:
         if i not in spiking:
@@ -438,7 +480,8 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
                 h = np.ascontiguousarray(h.transpose(0, 2, 3, 1))
             for op in ops:
                 if op.kind in ("conv2d", "linear"):
-                    h = linear_op(op.kind, h, op.weight, op.bias, op.stride, op.padding)
+                    h = linear_op(op.kind, h, op.weight, op.bias, op.stride, op.padding,
+                                  backend)
                 elif op.kind == "if":
                     flat = h.reshape(tc, -1)
                     scan(flat, v[op.slot], flat, cnt[op.slot], np.float32(op.v_th), alpha32,
@@ -472,7 +515,7 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
                       if op.index in spiking])
     params = {"steps": steps, "alpha": alpha, "reset": reset, "encoder": encoder,
               "readout": readout, "seed": seed, "thresholds": th.tolist(),
-              "n_samples": n, "batch_size": bsz, "block_steps": tc_max}
+              "n_samples": n, "batch_size": bsz, "block_steps": tc_max, "backend": backend}
     if readout == "spikes":
         params["readout_threshold"] = float(readout_threshold)
     return SimResult(accuracy=accuracy, predictions=predictions, readout=readout_final,

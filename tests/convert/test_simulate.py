@@ -279,3 +279,15 @@ def test_errors():
         simulate(relu_last, np.zeros((1, 3)), thresholds=[1.0], steps=2)
     with pytest.raises(ValueError, match="Network"):
         simulate("net", x, **ok)
+
+
+def test_torch_backend_matches_numpy_backend():
+    pytest.importorskip("torch")
+    net = conv_net(13)
+    x = np.random.default_rng(14).uniform(-1, 1, (5, 2, 8, 8)).astype(np.float32)
+    kw = dict(thresholds=[1.25, 1.0, 0.75], steps=9, alpha=0.9, seed=2)
+    a = simulate(net, x, **kw)
+    b = simulate(net, x, backend="torch", **kw)
+    np.testing.assert_array_equal(a.readout, b.readout)  # dyadic weights: order-independent
+    with pytest.raises(ValueError, match="backend"):
+        simulate(net, x, backend="cuda", **kw)
