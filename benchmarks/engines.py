@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 
 from validation.jit import jit, prange
@@ -43,7 +44,7 @@ def w1_stepped_numba(rates, weights, tau, t, dt, n_trials, seed):
     return out
 
 
-@jit(parallel=True)
+@numba.njit(parallel=True, fastmath=True, cache=True)  # fastmath: the sum may vectorise
 def _rng_bound(n_words, seed, out):
     for tr in prange(out.size):
         key = stream_key(seed, tr)
