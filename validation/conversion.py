@@ -127,7 +127,8 @@ def run(mode: str = "quick", *, out_dir=None, overrides=None, settings=None,
                         n_calib=cfg["n_calib"], n_select=cfg["n_select"],
                         n_test=cfg["n_test"], seeds=cfg["seeds"],
                         balance_method=cfg["balance"], batch_size=cfg["batch_size"],
-                        progress=bar.update if bar else None)
+                        progress=bar.update if bar else None,
+                        backend=cfg.get("backend", "numpy"))
             s = res.summary()
             tag = f"a{alpha:g}_{reset}"
             arrays[f"{tag}_test_baseline"] = res.test_baseline
@@ -208,6 +209,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-test", type=int, default=None, help="override the test subset size")
     p.add_argument("--n-select", type=int, default=None, help="override the selection size")
     p.add_argument("--seeds", type=int, default=None, help="override the number of seeds")
+    p.add_argument("--model", default=None,
+                   help="model name in models/ (default: fmnist_mlp quick, fmnist_vgg5 full)")
+    p.add_argument("--backend", choices=["numpy", "torch"], default=None,
+                   help="simulator linear-algebra backend (default numpy)")
     p.add_argument("--no-figure", action="store_true", help="skip the bar figure")
     p.add_argument("--no-diagnostics", action="store_true",
                    help="skip the per-neuron membrane diagnostics of the first layer")
@@ -224,6 +229,10 @@ def handle(args) -> int:
         over["n_select"] = args.n_select
     if args.seeds is not None:
         over["seeds"] = list(range(args.seeds))
+    if args.model is not None:
+        over["model"] = args.model
+    if args.backend is not None:
+        over["backend"] = args.backend
     doc = run(mode, out_dir=args.out, overrides=over, progress=not args.no_progress)
     print(table_markdown(doc))
     if not args.no_figure:
@@ -234,7 +243,7 @@ def handle(args) -> int:
     if not args.no_diagnostics:
         from figures.fig_diagnostics import render as render_diag
 
-        files = render_diag(CONFIGS[mode]["model"], args.out)
+        files = render_diag(over.get("model", CONFIGS[mode]["model"]), args.out)
         print("diagnostics:", ", ".join(str(f) for f in files))
     return 0
 

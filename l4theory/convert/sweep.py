@@ -252,7 +252,7 @@ def sweep(net: Network, train, test, *, steps: int = 75, alpha: float = 1.0,
           r_s=(0.5, 1.0, 2.0, 4.0), n_calib: int = 500, n_select: int = 200,
           n_test: int | None = 1000, seeds=(0, 1, 2), balance_method: str = "max",
           subset_seed: int = 0, select_seed: int = 10_000, batch_size: int = 64,
-          progress=None) -> SweepResult:
+          progress=None, backend: str = "numpy") -> SweepResult:
     """Select baseline and adjusted thresholds on training data, evaluate on test data.
 
     Parameters
@@ -288,6 +288,8 @@ def sweep(net: Network, train, test, *, steps: int = 75, alpha: float = 1.0,
         Simulator batch size.
     progress : callable, optional
         Called with the number of images simulated after each batch.
+    backend : {"numpy", "torch"}
+        Linear-algebra backend of the simulator.
 
     Returns
     -------
@@ -325,7 +327,7 @@ def sweep(net: Network, train, test, *, steps: int = 75, alpha: float = 1.0,
     th = np.asarray(bal.thresholds, dtype=np.float64)
     common = dict(steps=steps, alpha=alpha, reset=reset, encoder=encoder,
                   bias_scales=bal.bias_scales, readout_bias_scale=bal.readout_bias_scale,
-                  batch_size=batch_size, progress=progress)
+                  batch_size=batch_size, progress=progress, backend=backend)
 
     t0 = time.perf_counter()
     xs, ys = xtr[i_sel], ytr[i_sel]
@@ -361,7 +363,7 @@ def sweep(net: Network, train, test, *, steps: int = 75, alpha: float = 1.0,
         "steps": steps, "alpha": alpha, "reset": reset, "encoder": encoder,
         "balance_method": balance_method, "n_calib": n_calib, "n_select": n_select,
         "n_test": int(len(i_test)), "seeds": seeds, "subset_seed": subset_seed,
-        "select_seed": select_seed, "time_select_s": t_select, "time_test_s": t_test,
+        "select_seed": select_seed, "backend": backend, "time_select_s": t_select, "time_test_s": t_test,
         "test_indices_sha256": hashlib.sha256(i_test.astype(np.int64).tobytes()).hexdigest(),
     }
     return SweepResult(
@@ -437,6 +439,8 @@ def add_sweep_parser(subparsers) -> None:
     sp.add_argument("--seeds", type=int, default=3, help="input spike seeds on the test set")
     sp.add_argument("--seed", type=int, default=0, help="seed of the subset draws")
     sp.add_argument("--batch-size", type=int, default=64)
+    sp.add_argument("--backend", choices=["numpy", "torch"], default="numpy",
+                    help="linear-algebra backend (torch: PyTorch CPU convolutions)")
     sp.add_argument("-o", "--output", help="JSON results file (must not exist)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_sweep)
@@ -475,7 +479,8 @@ def cmd_sweep(args) -> int:
                     reset=args.reset, encoder=args.encoder, scales=scales, r_s=r_s,
                     n_calib=args.n_calib, n_select=args.n_select, n_test=n_test, seeds=seeds,
                     balance_method=args.balance, subset_seed=args.seed,
-                    batch_size=args.batch_size, progress=bar.update if bar else None)
+                    batch_size=args.batch_size, progress=bar.update if bar else None,
+                    backend=args.backend)
     finally:
         if bar is not None:
             bar.close()
