@@ -1,4 +1,4 @@
-"""Command line: ``python -m validation run all [--quick|--full]`` or ``run NAME ...``."""
+"""Command line: ``python -m validation run all [--quick|--full]``, ``run NAME ...``, ``conversion [--quick]``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,15 @@ def main(argv=None) -> int:
     size.add_argument("--full", dest="size", action="store_const", const="full")
     run.add_argument("--out", default=None, help="output folder (default results/validation)")
     sub.add_parser("list", help="list the studies")
+    from .conversion import add_arguments as conversion_arguments
+
+    conversion_arguments(sub.add_parser(
+        "conversion", help="Figs. 6-8 protocol: baseline vs L4 on Fashion-MNIST"))
     args = parser.parse_args(argv)
+    if args.cmd == "conversion":
+        from .conversion import handle
+
+        return handle(args)
     if args.cmd == "list":
         for name, fn in STUDIES.items():
             print(f"{name:14s} {fn.__doc__.splitlines()[0]}")
