@@ -278,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fail if any neuron has v_hat <= 0 instead of leaving it unadjusted")
     sp.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     sp.set_defaults(func=cmd_adjust)
+
+    from .convert.sweep import add_sweep_parser
+
+    add_sweep_parser(sub)
     return p
 
 
