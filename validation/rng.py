@@ -28,7 +28,8 @@ import numpy as np
 
 from .jit import DISABLED, jit
 
-__all__ = ["EXP_STEP", "exp_neg", "exp_table", "poisson", "stream_key", "u64", "uniform"]
+__all__ = ["EXP_STEP", "exp_neg", "exp_table", "poisson", "poisson_ptrs", "ptrs_setup", "stream_key", "u64",
+           "uniform"]
 
 _M64 = (1 << 64) - 1
 _GAMMA_I = 0x9E3779B97F4A7C15
@@ -112,12 +113,25 @@ def poisson(mu, key, counter):
                 p = math.exp(-mu)
                 k = 0
         return k, counter
+    return poisson_ptrs(mu, ptrs_setup(mu), key, counter)
+
+
+@jit
+def ptrs_setup(mu):
+    """Constants of the PTRS sampler for ``mu >= 10`` (hoist them out of a trial loop)."""
+    mu = max(mu, 10.0)
     slam = math.sqrt(mu)
-    loglam = math.log(mu)
     b = 0.931 + 2.53 * slam
     a = -0.059 + 0.02483 * b
     invalpha = 1.1239 + 1.1328 / (b - 3.4)
     vr = 0.9277 - 3.6224 / (b - 2.0)
+    return math.log(mu), a, b, math.log(invalpha), vr
+
+
+@jit
+def poisson_ptrs(mu, setup, key, counter):
+    """Poisson(mu) draw for ``mu >= 10`` (Hörmann's PTRS) with ``setup = ptrs_setup(mu)``."""
+    loglam, a, b, log_invalpha, vr = setup
     while True:
         uu = uniform(key, counter) - 0.5
         v = uniform(key, counter + 1)
@@ -128,7 +142,7 @@ def poisson(mu, key, counter):
             return int(k), counter
         if k < 0 or (us < 0.013 and v > us):
             continue
-        lhs = math.log(v) + math.log(invalpha) - math.log(a / (us * us) + b)
+        lhs = math.log(v) + log_invalpha - math.log(a / (us * us) + b)
         if lhs <= -mu + k * loglam - math.lgamma(k + 1.0):
             return int(k), counter
 

@@ -28,7 +28,7 @@ import numpy as np
 from l4theory._checks import as_array, check_alpha, check_int, check_positive, fmt
 
 from .jit import jit, prange
-from .rng import exp_neg, exp_table, poisson, stream_key, uniform
+from .rng import exp_neg, exp_table, poisson, poisson_ptrs, ptrs_setup, stream_key, uniform
 
 __all__ = ["ENCODERS", "alias_table", "discrete_run", "free_membrane", "lif_event"]
 
@@ -134,32 +134,40 @@ def _poly_exp(r):
 
 
 @jit(parallel=True)
-def _free_one_kernel(prob, alias, w, mu, age_table, age_step, qbits, seed, trial0, out):
+def _free_one_kernel(prob, alias, w, w_alias, mu, age_table, age_step, scales, seed, trial0,
+                     out):
     """Fast path of :func:`free_membrane`: one neuron, one recording time ``t``.
 
-    Event ``e`` uses words ``ctr + 2e`` (input pick) and ``ctr + 2e + 1`` (its age
-    ``a = u t``, uniform on ``(0, t)``; ``exp(-a/tau) = age_table[h] * exp(-r)`` with
-    ``h = floor(u n_age)``). The jumps are summed as 64-bit integers in units of
-    ``2**-qbits'`` (``qbits' = qbits - ceil(log2(k + 1))``, so the sum cannot overflow):
-    integer addition is associative, so the loop vectorises and the result is the same
-    bits for any vector width, thread count or without JIT.
+    Event ``e`` uses words ``ctr + 2e`` (input pick; ``w_alias = w[alias]`` saves a
+    dependent gather) and ``ctr + 2e + 1`` (its age ``a = u t``, uniform on ``(0, t)``;
+    ``exp(-a/tau) = age_table[h] * exp(-r)`` with ``h = floor(u n_age)``). The jumps are
+    summed as 64-bit integers in units of ``1/scales[b]`` (``b`` = bit length of the event
+    count, so the sum cannot overflow): integer addition is associative, so the loop
+    vectorises and gives the same bits for any vector width, thread count or without JIT.
     """
     n_trials = out.size
     n_col = prob.size
     n_age = age_table.size
+    setup = ptrs_setup(mu)
     for c in prange((n_trials + _CHUNK - 1) // _CHUNK):
         for tr in range(c * _CHUNK, min(n_trials, (c + 1) * _CHUNK)):
             key = stream_key(seed, trial0 + tr)
-            k, ctr = poisson(mu, key, 0)
-            scale = 2.0 ** (qbits - int(math.log2(k + 1)) - 1)
+            if mu >= 10.0:
+                k, ctr = poisson_ptrs(mu, setup, key, 0)
+            else:
+                k, ctr = poisson(mu, key, 0)
+            nbits = 0
+            while (1 << nbits) <= k:
+                nbits += 1
+            scale = scales[nbits]
             s = 0
             for e in range(k):
                 x = uniform(key, ctr + 2 * e) * n_col
                 j = min(int(x), n_col - 1)
-                jsel = j if x - j < prob[j] else alias[j]
+                wj = w[j] if x - j < prob[j] else w_alias[j]
                 y = uniform(key, ctr + 2 * e + 1) * n_age
                 h = min(int(y), n_age - 1)
-                s += int(w[jsel] * scale * (age_table[h] * _poly_exp((y - h) * age_step)))
+                s += int(wj * scale * (age_table[h] * _poly_exp((y - h) * age_step)))
             out[tr] = s / scale
 
 
@@ -232,10 +240,10 @@ def free_membrane(rates, weights, tau, times, n_trials, seed, *, trial0=0) -> np
     wmax = float(np.abs(w).max())
     if w.shape[0] == 1 and times.size == 1 and c <= 1000.0 and 2.0**-900 < wmax:
         age_table, age_step = _age_table(c)
-        qbits = 62 - math.ceil(math.log2(wmax))
+        scales = 2.0 ** (62 - math.ceil(math.log2(wmax)) - np.arange(64.0))
         out = np.empty(n_trials)
-        _free_one_kernel(prob, alias, w[0], total * float(times[0]), age_table, age_step,
-                         qbits, seed, trial0, out)
+        _free_one_kernel(prob, alias, w[0], w[0][alias], total * float(times[0]), age_table,
+                         age_step, scales, seed, trial0, out)
         return out[:, None] if one else out[:, None, None]
     gaps = np.diff(np.concatenate([[0.0], times]))
     table = exp_table(float(gaps.max()) * tau_inv)
