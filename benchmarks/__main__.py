@@ -117,6 +117,54 @@ def w2(rounds, quick):
     return out
 
 
+def _brian2_latest():
+    """Newest ``results/brian2_*.json`` written by ``benchmarks/brian2_w1w2.py`` (or None)."""
+    files = sorted(RESULTS.glob("brian2_*.json"))
+    for f in reversed(files):
+        data = json.loads(f.read_text())
+        if not data.get("quick"):
+            return f.name, data
+    return None
+
+
+def _targets(res):
+    """Ratios against the issue's targets (list of printable lines; also stored in res)."""
+    lines, tg = [], {}
+    if "w1" in res:
+        m = res["w1"]["median_s"]
+        ex = m["exact_numba"]
+        np_best = min(t for k, t in m.items() if k.startswith("numpy_exact"))
+        tg["w1_exact_over_rng_bound"] = ex / m["rng_bound_counter_2words_per_event"]
+        tg["w1_numpy_over_exact"] = np_best / ex
+        lines.append(f"W1 exact / RNG bound = {tg['w1_exact_over_rng_bound']:.2f} (target <= 2.5)")
+        lines.append(f"W1 best NumPy / exact = {tg['w1_numpy_over_exact']:.1f} (target >= 20)")
+    br = _brian2_latest()
+    if br is not None:
+        name, data = br
+        cases = data["cases"]
+        pairs = [("w1", "exact_numba", "w1_cpp_standalone", 500),
+                 ("w1", "exact_numba", "w1_runtime_cython", None)]
+        for r in ("soft", "hard"):
+            pairs += [(f"w2 {r}", "exact_numba_crn", f"w2_{r}_cpp_standalone", 500),
+                      (f"w2 {r}", "exact_numba_crn", f"w2_{r}_runtime_cython", None)]
+        for wl, ours, case, target in pairs:
+            blk = res.get(wl.split()[0])
+            if blk is None or case not in cases or "full_s" not in cases[case]:
+                continue
+            t_ours = (blk if wl == "w1" else blk[wl.split()[1]])["median_s"][ours]
+            ratio = cases[case]["full_s"] / t_ours
+            tg[f"{case}_over_ours"] = ratio
+            scaled = "" if cases[case]["scale"] == 1 else f", Brian2 scaled x{cases[case]['scale']:g}"
+            goal = f" (target >= {target})" if target else ""
+            lines.append(f"{wl}: Brian2 {case} {cases[case]['full_s']:.2f} s / ours = "
+                         f"{ratio:.0f}x{goal}{scaled}")
+        lines.append(f"(Brian2 figures from {name}, Brian2 {data['brian2']}, {data['date']})")
+    else:
+        lines.append("Brian2: no results/brian2_*.json (run benchmarks/brian2_w1w2.py in its venv)")
+    res["targets"] = tg
+    return lines
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("which", nargs="?", default="all", choices=["w1", "w2", "w3", "all"])
@@ -130,11 +178,12 @@ def main(argv=None):
     res = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                        "numba_threads": numba.get_num_threads(), "numpy": np.__version__,
                        "numba": numba.__version__, "python": sys.version.split()[0]},
-           "brian2": "not run (optional; needs its own venv with numpy<2.4)"}
+           "brian2": "see targets (benchmarks/brian2_w1w2.py, its own venv with numpy<2.4)"}
     if a.which in ("w1", "all"):
         res["w1"] = w1(a.rounds, a.quick)
     if a.which in ("w2", "all"):
         res["w2"] = w2(a.rounds, a.quick)
+    target_lines = _targets(res)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     (RESULTS / f"bench_{stamp}.json").write_text(json.dumps(res, indent=1))
@@ -153,6 +202,7 @@ def main(argv=None):
             print(f"w2 {r}: exact rates {np.round(res['w2'][r]['rates_exact_R1000'], 4)}, "
                   f"stepped {np.round(res['w2'][r]['rates_stepped_R1000'], 4)}, stepping bias "
                   f"{res['w2'][r]['stepping_bias_pct_first_third_thr']:+.2f}%")
+    print("\nagainst the targets:\n  " + "\n  ".join(target_lines))
     print(f"\nwritten to {RESULTS}/bench_{stamp}.json")
     return 0
 
