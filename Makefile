@@ -12,12 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,io]'
 	touch $(STAMP)
 
-## make reproduce: derivations, theory-vs-exact table, quick validation, Figs. 1-5, results/REPORT.md
+## make reproduce: derivations, theory checks, quick validation, Figs. 1-5, quick conversion, results/REPORT.md
 reproduce: $(STAMP)
 	$(BIN)/python -m l4theory.derivations
 	$(BIN)/python -m l4theory.theory.anchors
 	$(BIN)/python -m validation run all --quick
 	$(BIN)/python -m figures all
+	$(BIN)/python -m validation conversion --quick
 	$(BIN)/python -m figures report
 
 ## make test: the whole suite, statistical tests included

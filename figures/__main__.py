@@ -37,8 +37,13 @@ def main(argv=None) -> int:
         how = "computed" if res["recomputed"] else "cached data"
         print(f"{name}: {res['files'][0]} ({how}, {time.perf_counter() - t0:.1f} s)", flush=True)
     if "report" in what:
+        from .fig_conversion import section as conversion_section
+        from .fig_diagnostics import section as diagnostics_section
+        from .paths import REPORT_PATH
         from .report import write_report
-        path = write_report(mode=mode)
+        extra = [conversion_section(mode, report_dir=REPORT_PATH.parent),
+                 diagnostics_section(report_dir=REPORT_PATH.parent)]
+        path = write_report(mode=mode, extra_sections=[s for s in extra if s])
         print(f"report: {path}")
     return 0
 

@@ -11,6 +11,7 @@ scalar results.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +87,23 @@ def render(model: str = "fmnist_mlp", out_dir=None, **kw) -> list[Path]:
     path = js / f"diagnostics_{model}.json"
     path.write_text(json.dumps(scal, indent=1) + "\n")
     return files + [path]
+
+
+def section(*, report_dir=None, fig_dir=None, data_dir=None) -> str:
+    """Markdown section for the report from the diagnostics already written ("" if none)."""
+    data = Path(data_dir) if data_dir is not None else RESULTS_DIR / "conversion"
+    figs = Path(fig_dir) if fig_dir is not None else FIGURES_DIR
+    parts = []
+    for js in sorted(data.glob("diagnostics_*.json")):
+        model = js.stem[len("diagnostics_"):]
+        d = json.loads(js.read_text())
+        png = figs / f"fig_diagnostics_{model}.png"
+        rel = os.path.relpath(png, Path(report_dir)) if report_dir else str(png)
+        parts += [f"### First-layer membrane diagnostics: {model}", "",
+                  f"![diagnostics {model}]({rel})", "",
+                  f"Measured mean and variance of each first-layer neuron's membrane against the "
+                  f"exact input-dependent theory: median |z| {d['z_mean']:.2f} (mean) and "
+                  f"{d['z_var']:.2f} (variance), about 0.67 expected for a correct theory. The measured "
+                  f"std correlates {d['corr_std_exact']:.2f} with the exact formula but only "
+                  f"{d['corr_std_l4']:.2f} with the L4 norm the paper uses as its proxy.", ""]
+    return "\n".join(parts)
