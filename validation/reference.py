@@ -23,7 +23,9 @@ __all__ = [
     "free_membrane_numpy",
     "free_membrane_twin",
     "lif_event_twin",
+    "free_membrane_one_twin",
     "uniforms",
+    "words",
 ]
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
@@ -112,9 +114,6 @@ def free_membrane_twin(prob, alias, total, weights, tau, times, n_trials, seed, 
         k = s.poisson(total * times[-1])
         u = s.take(2 * k)
         j = _pick(prob, alias, u[0::2])
-        if w.shape[0] == 1 and times.size == 1:  # the kernel's fast path: u = age / t
-            out[tr, 0, 0] = np.sum(w[0, j] * np.exp(-u[1::2] * times[0] * tau_inv))
-            continue
         t = u[1::2] * times[-1]
         r = np.searchsorted(times, t, side="left")
         d = np.exp(-(times[r] - t) * tau_inv)
@@ -122,6 +121,34 @@ def free_membrane_twin(prob, alias, total, weights, tau, times, n_trials, seed, 
             np.add.at(out[tr, n], r, w[n, j] * d)
             for q in range(1, times.size):
                 out[tr, n, q] += out[tr, n, q - 1] * math.exp(-(times[q] - times[q - 1]) * tau_inv)
+    return out
+
+
+def words(seed, trial, counters):
+    """Raw 64-bit words of trial ``trial``'s stream at the given counters (vectorised)."""
+    c = np.asarray(counters, dtype=np.uint64)
+    return _mix(np.uint64(_key(seed, trial)) + (c + np.uint64(1)) * _GAMMA)
+
+
+def free_membrane_one_twin(thr, w_keep, w_alias, col_shift, total, tau, t, n_trials, seed,
+                           trial0=0):
+    """Same-stream twin of the one-neuron, one-time fast path of ``free_membrane``.
+
+    ``thr, w_keep, w_alias, col_shift`` as returned by
+    :func:`validation.simulators.alias_bits`; returns shape (n_trials,).
+    """
+    tau_inv = 0.0 if np.isinf(tau) else 1.0 / tau
+    cs = np.uint64(col_shift)
+    out = np.zeros(n_trials)
+    for tr in range(n_trials):
+        s = _Stream(seed, trial0 + tr)
+        k = s.poisson(total * t)
+        z = words(seed, trial0 + tr, np.arange(s.ctr, s.ctr + 2 * k))
+        pick, age = z[0::2], z[1::2]
+        j = (pick >> cs).astype(np.int64)
+        keep = (pick & ((np.uint64(1) << cs) - np.uint64(1))) < thr[j]
+        wj = np.where(keep, w_keep[j], w_alias[j])
+        out[tr] = np.sum(wj * np.exp(-t * tau_inv * (age.astype(np.float64) * 2.0**-64)))
     return out
 
 

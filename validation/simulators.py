@@ -28,9 +28,10 @@ import numpy as np
 from l4theory._checks import as_array, check_alpha, check_int, check_positive, fmt
 
 from .jit import jit, prange
-from .rng import exp_neg, exp_table, poisson, poisson_ptrs, ptrs_setup, stream_key, uniform
+from .rng import exp_neg, exp_table, poisson, poisson_ptrs, ptrs_setup, stream_key, u64, uniform
 
-__all__ = ["ENCODERS", "alias_table", "discrete_run", "free_membrane", "lif_event"]
+__all__ = ["ENCODERS", "age_table", "alias_bits", "alias_table", "discrete_run", "free_membrane",
+           "lif_event"]
 
 #: Input encoders of :func:`discrete_run` and their kernel codes.
 ENCODERS = {"bernoulli": 0, "signed": 1, "poisson": 2, "constant": 3}
@@ -128,26 +129,31 @@ _CHUNK = 64  # trials per parallel task
 
 @jit
 def _poly_exp(r):
-    """``exp(-r)`` for ``0 <= r <= 1/64`` (degree-7 Taylor polynomial, error below 1e-16)."""
-    return 1.0 + r * (-1.0 + r * (0.5 + r * (-1.0 / 6.0 + r * (1.0 / 24.0 + r * (
-        -1.0 / 120.0 + r * (1.0 / 720.0 - r * (1.0 / 5040.0)))))))
+    """``exp(-r)`` for ``0 <= r <= 1/256`` (degree-5 Taylor polynomial, error below 1e-17)."""
+    return 1.0 + r * (-1.0 + r * (0.5 + r * (-1.0 / 6.0 + r * (1.0 / 24.0 - r * (1.0 / 120.0)))))
 
 
 @jit(parallel=True)
-def _free_one_kernel(prob, alias, w, w_alias, mu, age_table, age_step, scales, seed, trial0,
-                     out):
+def _free_one_kernel(thr, w, w_alias, col_shift, mu, age_table, age_shift, age_scale, scales,
+                     seed, trial0, out):
     """Fast path of :func:`free_membrane`: one neuron, one recording time ``t``.
 
-    Event ``e`` uses words ``ctr + 2e`` (input pick; ``w_alias = w[alias]`` saves a
-    dependent gather) and ``ctr + 2e + 1`` (its age ``a = u t``, uniform on ``(0, t)``;
-    ``exp(-a/tau) = age_table[h] * exp(-r)`` with ``h = floor(u n_age)``). The jumps are
-    summed as 64-bit integers in units of ``1/scales[b]`` (``b`` = bit length of the event
-    count, so the sum cannot overflow): integer addition is associative, so the loop
-    vectorises and gives the same bits for any vector width, thread count or without JIT.
+    Event ``e`` uses two 64-bit words. Word ``ctr + 2e`` picks the input: its top bits are
+    the column ``j`` of a power-of-two alias table, its low bits the coin (keep ``j`` if
+    below ``thr[j]``, else take the alias; ``w_alias = w[alias]``). Word
+    ``z = ctr + 2e + 1`` is the event's age ``a = t z / 2**64``, uniform on ``[0, t)``:
+    ``exp(-a/tau) = age_table[top bits] * exp(-r)``, ``r = (low bits) t / (tau 2**64) <= 1/256``.
+    Jumps are summed as 64-bit integers in units of ``1/scales[b]`` (``b`` = bit length of
+    the event count, so the sum cannot overflow): integer addition is associative, so the
+    loop vectorises and gives the same bits for any vector width or thread count, and
+    without JIT. No float-to-int rounding is shared between events, so the sum is exact to
+    ``2**-61`` of the largest jump per event.
     """
     n_trials = out.size
-    n_col = prob.size
-    n_age = age_table.size
+    cs = np.uint64(col_shift)
+    cmask = (np.uint64(1) << cs) - np.uint64(1)
+    ash = np.uint64(age_shift)
+    amask = (np.uint64(1) << ash) - np.uint64(1)
     setup = ptrs_setup(mu)
     for c in prange((n_trials + _CHUNK - 1) // _CHUNK):
         for tr in range(c * _CHUNK, min(n_trials, (c + 1) * _CHUNK)):
@@ -162,21 +168,49 @@ def _free_one_kernel(prob, alias, w, w_alias, mu, age_table, age_step, scales, s
             scale = scales[nbits]
             s = 0
             for e in range(k):
-                x = uniform(key, ctr + 2 * e) * n_col
-                j = min(int(x), n_col - 1)
-                wj = w[j] if x - j < prob[j] else w_alias[j]
-                y = uniform(key, ctr + 2 * e + 1) * n_age
-                h = min(int(y), n_age - 1)
-                s += int(wj * scale * (age_table[h] * _poly_exp((y - h) * age_step)))
+                z = u64(key, ctr + 2 * e)
+                j = z >> cs
+                wj = w[j] if (z & cmask) < thr[j] else w_alias[j]
+                z = u64(key, ctr + 2 * e + 1)
+                d = age_table[z >> ash] * _poly_exp(np.float64(z & amask) * age_scale)
+                s += int(wj * scale * d)
             out[tr] = s / scale
 
 
-def _age_table(c):
-    """Table ``exp(-h c / n_age)``, ``n_age = 2**b`` with ``c / n_age <= 1/64``."""
-    bits = max(0, math.ceil(math.log2(max(c * 64.0, 1.0))))
-    n_age = 1 << bits
-    step = c / n_age
-    return np.exp(-np.arange(n_age) * step), step
+def alias_bits(rates, weights):
+    """Power-of-two alias table with integer coins, for the fast path of :func:`free_membrane`.
+
+    Parameters
+    ----------
+    rates : ndarray, shape (n_in,)
+        Input rates ``>= 0``.
+    weights : ndarray, shape (n_in,)
+        Jump sizes.
+
+    Returns
+    -------
+    thr : ndarray of uint64, shape (2**b,)
+        Keep column ``j`` when the word's low ``64 - b`` bits are ``< thr[j]``.
+    w_keep, w_alias : ndarray, shape (2**b,)
+        Weights of column ``j`` and of its alias (0 for the padding columns).
+    col_shift : int
+        ``64 - b`` (``b >= 1``): the column is ``word >> col_shift``.
+    """
+    b = max(1, math.ceil(math.log2(rates.size)))
+    pad = (1 << b) - rates.size
+    prob, alias, _ = alias_table(np.concatenate([rates, np.zeros(pad)]))
+    w_keep = np.concatenate([weights, np.zeros(pad)])
+    thr = np.minimum(np.round(prob * 2.0 ** (64 - b)), 2.0 ** (64 - b)).astype(np.uint64)
+    return thr, w_keep, w_keep[alias], 64 - b
+
+
+def age_table(c):
+    """``exp(-c h / 2**b)`` for ``h < 2**b`` with ``c / 2**b <= 1/256`` (``b >= 1``).
+
+    Returns the table, the shift ``64 - b`` and the scale ``c / 2**64`` of the low bits.
+    """
+    b = max(1, math.ceil(math.log2(max(c * 256.0, 1.0))))
+    return np.exp(-np.arange(1 << b) * (c / (1 << b))), 64 - b, c * 2.0**-64
 
 
 def _check_seed(seed) -> int:
@@ -238,12 +272,13 @@ def free_membrane(rates, weights, tau, times, n_trials, seed, *, trial0=0) -> np
     tau_inv = 0.0 if math.isinf(tau) else 1.0 / tau
     c = float(times[0]) * tau_inv
     wmax = float(np.abs(w).max())
-    if w.shape[0] == 1 and times.size == 1 and c <= 1000.0 and 2.0**-900 < wmax:
-        age_table, age_step = _age_table(c)
+    if w.shape[0] == 1 and times.size == 1 and c <= 256.0 and 2.0**-900 < wmax:
+        thr, w_keep, w_alias, col_shift = alias_bits(rates, w[0])
+        table, age_shift, age_scale = age_table(c)
         scales = 2.0 ** (62 - math.ceil(math.log2(wmax)) - np.arange(64.0))
         out = np.empty(n_trials)
-        _free_one_kernel(prob, alias, w[0], w[0][alias], total * float(times[0]), age_table,
-                         age_step, scales, seed, trial0, out)
+        _free_one_kernel(thr, w_keep, w_alias, col_shift, total * float(times[0]), table,
+                         age_shift, age_scale, scales, seed, trial0, out)
         return out[:, None] if one else out[:, None, None]
     gaps = np.diff(np.concatenate([[0.0], times]))
     table = exp_table(float(gaps.max()) * tau_inv)

@@ -40,10 +40,10 @@ def test_free_membrane_matches_twin(tau):
 def test_free_membrane_one_time_fast_path_matches_twin(tau):
     """One neuron and one recording time use a separate (vectorised) kernel."""
     v = sim.free_membrane(RATES, W2[1], tau, [2.5], 40, 7, trial0=3)
-    p, a, tot = sim.alias_table(RATES)
-    twin = ref.free_membrane_twin(p, a, tot, W2[1], tau, [2.5], 40, 7, trial0=3)
+    thr, wk, wa, shift = sim.alias_bits(RATES, W2[1])
+    twin = ref.free_membrane_one_twin(thr, wk, wa, shift, RATES.sum(), tau, 2.5, 40, 7, trial0=3)
     assert v.shape == (40, 1)
-    np.testing.assert_allclose(v, twin[:, 0, :], rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(v[:, 0], twin, rtol=1e-13, atol=1e-13)
     two = sim.free_membrane(RATES, W2[1:], tau, [2.5], 40, 7, trial0=3)
     np.testing.assert_array_equal(two[:, 0, :], v)
 
@@ -74,6 +74,20 @@ def test_discrete_matches_twin(encoder, reset):
                                **({"v_th": np.inf} if reset == "none" else kw))
     np.testing.assert_array_equal(v, v2)
     np.testing.assert_array_equal(c, c2)
+
+
+def test_alias_bits_reproduce_probabilities():
+    r = np.array([0.0, 1.0, 3.0, 0.5, 0.0, 2.5])
+    w = np.arange(1.0, 7.0)
+    thr, wk, wa, shift = sim.alias_bits(r, w)
+    assert thr.size == 8 and shift == 61
+    keep = thr.astype(float) / 2.0**shift
+    back = {}
+    for j in range(8):
+        back[wk[j]] = back.get(wk[j], 0.0) + keep[j] / 8
+        back[wa[j]] = back.get(wa[j], 0.0) + (1 - keep[j]) / 8
+    for i in range(6):
+        np.testing.assert_allclose(back.get(w[i], 0.0), r[i] / r.sum(), atol=1e-15)
 
 
 def test_alias_table_reproduces_probabilities():
