@@ -65,7 +65,10 @@ def w1(rounds, quick):
         "stepped_numba_dt0.01": lambda: eng.w1_stepped_numba(lam, w, 1.0, 5.0, 0.01, n, 2),
         f"numpy_exact_vectorised (x{n // numpy_n} from {numpy_n})":
             lambda: ref.free_membrane_numpy(lam, w, 1.0, 5.0, numpy_n, rng=3),
+        "exact_numba_packed_1word (benchmark only)":
+            lambda: eng.w1_packed_numba(lam, w, 1.0, 5.0, n, 1),
         "rng_bound_counter_2words_per_event": lambda: eng.rng_bound(rng_words, 4),
+        "rng_bound_counter_1word_per_event": lambda: eng.rng_bound(rng_words // 2, 4),
         "numpy_generator_random_2words_per_event":
             lambda: np.random.default_rng(5).random(int(2 * total * n)),
     }

@@ -14,8 +14,8 @@ import numba
 import numpy as np
 
 from validation.jit import jit, prange
-from validation.rng import poisson, stream_key, uniform
-from validation.simulators import _pick, alias_table
+from validation.rng import poisson, poisson_ptrs, ptrs_setup, stream_key, u64, uniform
+from validation.simulators import _pick, _poly_exp, alias_bits, alias_table
 
 
 @jit(parallel=True)
@@ -112,3 +112,55 @@ def w2_stepped_numpy(rates, weights, tau, thresholds, t_run, dt, n_trials, rng, 
         counts += hit
         v = np.where(hit, 0.0 if reset == "hard" else v - thr, v)
     return counts
+
+
+@jit(parallel=True)
+def _w1_packed(thr, w, w_alias, cb, mu, age_table, ab, age_scale, scales, seed, out):
+    one = np.uint64(1)
+    cs = np.uint64(64 - cb)
+    coin_shift = np.uint64(32)
+    cmask = (one << np.uint64(32 - cb)) - one
+    amask32 = (one << np.uint64(32)) - one
+    ash = np.uint64(32 - ab)
+    amask = (one << ash) - one
+    setup = ptrs_setup(mu)
+    for c in prange((out.size + 63) // 64):
+        for tr in range(c * 64, min(out.size, c * 64 + 64)):
+            key = stream_key(seed, tr)
+            k, ctr = poisson_ptrs(mu, setup, key, 0) if mu >= 10.0 else poisson(mu, key, 0)
+            nbits = 0
+            while (1 << nbits) <= k:
+                nbits += 1
+            scale = scales[nbits]
+            s = 0
+            for e in range(k):
+                z = u64(key, ctr + e)
+                j = z >> cs
+                wj = w[j] if ((z >> coin_shift) & cmask) < thr[j] else w_alias[j]
+                a = z & amask32
+                d = age_table[a >> ash] * _poly_exp(np.float64(a & amask) * age_scale)
+                s += int(wj * scale * d)
+            out[tr] = s / scale
+
+
+def w1_packed_numba(rates, weights, tau, t, n_trials, seed):
+    """W1 with ONE 64-bit word per event (benchmark only, not the validated sampler).
+
+    Top ``b`` bits: alias column; next ``32 - b`` bits: the coin; low 32 bits: the age
+    (``t * a / 2**32``). Resolution: coin ``2**-(32-b)``, age ``t / 2**32``; otherwise as
+    ``validation.simulators._free_one_kernel``. Shape (n_trials,).
+    """
+    rates = np.asarray(rates, float)
+    w = np.asarray(weights, float)
+    thr, w_keep, w_alias, col_shift = alias_bits(rates, w)
+    cb = 64 - col_shift
+    thr32 = np.minimum(np.round(thr.astype(float) * 2.0**-32),
+                       2.0 ** (32 - cb)).astype(np.uint64)
+    c = t / tau
+    ab = min(max(1, math.ceil(math.log2(max(c * 256.0, 1.0)))), 20)
+    age_tab = np.exp(-np.arange(1 << ab) * (c / (1 << ab)))
+    scales = 2.0 ** (62 - math.ceil(math.log2(np.abs(w).max())) - np.arange(64.0))
+    out = np.empty(n_trials)
+    _w1_packed(thr32, w_keep, w_alias, cb, rates.sum() * t, age_tab, ab, c * 2.0**-32, scales,
+               seed, out)
+    return out
