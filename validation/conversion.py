@@ -49,8 +49,8 @@ CONFIGS = {
     "quick": {"model": "fmnist_mlp", "steps": 75, "scales": [0.6, 0.8, 1.0],
               "r_s": [0.5, 2.0], "n_calib": 200, "n_select": 200, "n_test": 500,
               "seeds": [0, 1], "balance": "max", "batch_size": 128},
-    "full": {"model": "fmnist_vgg5", "steps": 75, "scales": [0.6, 0.8, 1.0],
-             "r_s": [0.5, 2.0], "n_calib": 200, "n_select": 60, "n_test": 200,
+    "full": {"model": "fmnist_vgg5", "steps": 75, "scales": [0.4, 0.6, 0.8, 1.0],
+             "r_s": [0.5, 2.0], "n_calib": 200, "n_select": 128, "n_test": 512,
              "seeds": [0, 1], "balance": "max", "batch_size": 32},
 }
 
