@@ -30,16 +30,7 @@ class CLIError(Exception):
 def _load_data(spec: str, split: str):
     from .convert import datasets
 
-    if spec == "fashion-mnist":
-        return datasets.load_fashion_mnist(split)
-    if spec.startswith("cifar10:"):
-        return datasets.load_cifar10(spec.split(":", 1)[1], split)
-    if spec.startswith("mnist:"):
-        return datasets.load_mnist(split, spec.split(":", 1)[1])
-    if Path(spec).is_dir():
-        return datasets.load_idx_dataset(spec, split)
-    raise CLIError(f"--data {spec!r}: expected 'fashion-mnist', a folder of IDX files, "
-                   "'mnist:FOLDER' or 'cifar10:FOLDER'")
+    return datasets.load_named(spec, split)
 
 
 def _inputs(args, net, split, n=None):

@@ -427,3 +427,29 @@ def normalize(images, mode: str = "signed", dtype=np.float32) -> np.ndarray:
     if mode == "unit":
         return x / 255.0
     raise ValueError(f"mode must be 'signed' or 'unit', got {mode!r}")
+
+
+def load_named(spec: str, split: str = "test") -> Dataset:
+    """Load a dataset named on the command line.
+
+    Parameters
+    ----------
+    spec : str
+        ``"fashion-mnist"`` (found as :func:`find_fashion_mnist` does), a folder of IDX
+        files, ``"mnist:FOLDER"`` or ``"cifar10:FOLDER"``.
+    split : {"train", "test"}
+
+    Returns
+    -------
+    Dataset
+    """
+    if spec == "fashion-mnist":
+        return load_fashion_mnist(split)
+    if spec.startswith("cifar10:"):
+        return load_cifar10(spec.split(":", 1)[1], split)
+    if spec.startswith("mnist:"):
+        return load_mnist(split, spec.split(":", 1)[1])
+    if Path(spec).is_dir():
+        return load_idx_dataset(spec, split)
+    raise ValueError(f"--data {spec!r}: expected 'fashion-mnist', a folder of IDX files, "
+                     "'mnist:FOLDER' or 'cifar10:FOLDER'")

@@ -448,7 +448,7 @@ def add_sweep_parser(subparsers) -> None:
 
 def cmd_sweep(args) -> int:
     """Handler of ``l4theory sweep``; returns the exit status."""
-    from .datasets import normalize
+    from .datasets import load_named, normalize
     from .io import load_network
 
     out = Path(args.output) if args.output else None
@@ -458,7 +458,7 @@ def cmd_sweep(args) -> int:
     net = load_network(model, spec=args.spec)
     data = {}
     for split in ("train", "test"):
-        ds = _load_split(args.data, split)
+        ds = load_named(args.data, split)
         x = normalize(ds.images, args.pixels)
         if x.shape[1:] != net.input_shape:
             raise ValueError(f"the data have shape {x.shape[1:]} per sample but the network "
@@ -507,17 +507,3 @@ def cmd_sweep(args) -> int:
         print(f"wrote {out}")
     return 0
 
-
-def _load_split(spec: str, split: str):
-    from . import datasets
-
-    if spec == "fashion-mnist":
-        return datasets.load_fashion_mnist(split)
-    if spec.startswith("cifar10:"):
-        return datasets.load_cifar10(spec.split(":", 1)[1], split)
-    if spec.startswith("mnist:"):
-        return datasets.load_mnist(split, spec.split(":", 1)[1])
-    if Path(spec).is_dir():
-        return datasets.load_idx_dataset(spec, split)
-    raise ValueError(f"--data {spec!r}: expected 'fashion-mnist', a folder of IDX files, "
-                     "'mnist:FOLDER' or 'cifar10:FOLDER'")
