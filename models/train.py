@@ -108,7 +108,7 @@ def evaluate(model, x, y, batch=1000) -> float:
     return correct / len(x)
 
 
-def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int) -> dict:
+def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int, out_dir=HERE) -> dict:
     """Train one model, export it, write its provenance; return the provenance."""
     import torch
     import torch.nn.functional as F
@@ -159,8 +159,7 @@ def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int
 
     model.eval()
     state = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in model.state_dict().items()}
-    st_path, onnx_path, json_path = (HERE / f"{name}{ext}" for ext in (".safetensors", ".onnx",
-                                                                         ".json"))
+    st_path, onnx_path, json_path = _outputs(out_dir, name)
     save_file(state, str(st_path), metadata={"l4theory_spec": json.dumps(spec)})
     torch.onnx.export(model, (xte[:1],), str(onnx_path), dynamo=False, opset_version=17,
                       input_names=["input"], output_names=["logits"],
@@ -198,6 +197,11 @@ def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int
     return prov
 
 
+def _outputs(out_dir, name):
+    """Paths of the three files written for model ``name`` in ``out_dir``."""
+    return tuple(Path(out_dir) / f"{name}{ext}" for ext in (".safetensors", ".onnx", ".json"))
+
+
 def main(argv=None) -> int:
     """Command line entry point."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -208,11 +212,18 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default=str(HERE), help="output folder (default: models/)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing model files (the shipped ones included)")
     args = p.parse_args(argv)
     names = ["fmnist_mlp", "fmnist_vgg5"] if args.model == "all" else [args.model]
+    existing = [str(f) for n in names for f in _outputs(args.out, n) if f.exists()]
+    if existing and not args.overwrite:
+        p.error(f"{', '.join(existing)} exist; pass --overwrite to replace them or --out DIR")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     for name in names:
         epochs = args.epochs or (6 if name == "fmnist_vgg5" else 10)
-        train(name, epochs, args.seed, args.lr, args.batch, args.threads)
+        train(name, epochs, args.seed, args.lr, args.batch, args.threads, out_dir=args.out)
     return 0
 
 
