@@ -1,32 +1,11 @@
-"""The one jit decorator every kernel in :mod:`validation` uses.
+"""The jit decorator every kernel in :mod:`validation` uses: the project's one decorator.
 
-``jit(parallel=True)`` compiles with Numba (``cache=True``, ``nogil=True``, strict IEEE
-arithmetic: no ``fastmath``, so results do not depend on vectorisation choices).
-With ``NUMBA_DISABLE_JIT=1`` the decorated functions run as plain Python and
-:data:`prange` is ``range``; the kernels are written to work in both modes.
+See :mod:`l4theory._jit` (``cache=True``, ``nogil=True``, no ``fastmath``; plain Python
+under ``NUMBA_DISABLE_JIT=1``).
 """
 
 from __future__ import annotations
 
-import numba
+from l4theory._jit import DISABLED, jit, prange
 
 __all__ = ["DISABLED", "jit", "prange"]
-
-#: True when Numba compilation is switched off (``NUMBA_DISABLE_JIT=1``).
-DISABLED: bool = bool(numba.config.DISABLE_JIT)
-
-prange = numba.prange
-
-
-def jit(func=None, *, parallel: bool = False):
-    """Compile ``func`` with the project's Numba settings.
-
-    Parameters
-    ----------
-    func : callable, optional
-        Function to compile; when omitted a decorator is returned.
-    parallel : bool
-        Enable ``prange`` parallel loops.
-    """
-    deco = numba.njit(cache=True, nogil=True, parallel=parallel, fastmath=False)
-    return deco if func is None else deco(func)

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from .._jit import DISABLED, jit, prange
 
 __all__ = [
     "CHUNK",
@@ -35,8 +36,6 @@ __all__ = [
     "stream_base_numpy",
 ]
 
-#: True when Numba compilation is switched off (``NUMBA_DISABLE_JIT=1``).
-DISABLED: bool = bool(numba.config.DISABLE_JIT)
 #: Neurons per parallel work item of :func:`if_scan`.
 CHUNK = 4096
 #: Integer codes of the encoders inside the kernels.
@@ -52,8 +51,8 @@ _S31 = np.uint64(31)
 _S11 = np.uint64(11)
 _TWO_M53 = 2.0 ** -53
 
-_jit = numba.njit(cache=True, nogil=True, fastmath=False)
-_pjit = numba.njit(cache=True, nogil=True, fastmath=False, parallel=True)
+_jit = jit
+_pjit = jit(parallel=True)
 
 
 # --------------------------------------------------------------------------- hashing
@@ -150,7 +149,7 @@ def encode_block(x, out, seed, samples, t0, code):
     """
     tc, nb, npix = out.shape
     a = _mix(np.uint64(seed) ^ _SALT)
-    for job in numba.prange(tc * nb):
+    for job in prange(tc * nb):
         t = job // nb
         b = job % nb
         key = _mix(_mix(a + samples[b]) + np.uint64(t0 + t))
@@ -226,7 +225,7 @@ def if_scan(cur, v, spk, counts, v_th, alpha, hard):
     one = np.float32(1.0)
     zero = np.float32(0.0)
     nch = (m + CHUNK - 1) // CHUNK
-    for c in numba.prange(nch):
+    for c in prange(nch):
         lo = c * CHUNK
         hi = min(m, lo + CHUNK)
         vv = v[lo:hi]
