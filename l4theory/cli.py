@@ -282,6 +282,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        sys.stdout = None
+        return 0
     except (CLIError, ValueError, OSError, ImportError, KeyError) as exc:
         msg = " ".join(str(exc).split()) or type(exc).__name__
         print(f"l4theory {args.command}: error: {msg}", file=sys.stderr)
