@@ -24,16 +24,23 @@ CONVERSION_DIR = RESULTS_DIR / "conversion"
 NAME = "fig_conversion"
 
 
-def load(mode: str = "full", out_dir=None) -> dict:
-    """The protocol document of ``mode`` (raises FileNotFoundError if it was not run)."""
-    path = Path(out_dir or CONVERSION_DIR) / f"conversion_{mode}.json"
+def load(mode: str = "full", out_dir=None, method: str = "l4") -> dict:
+    """The protocol document of ``mode`` and ``method`` (FileNotFoundError if not run)."""
+    from validation.conversion import result_stem
+
+    path = Path(out_dir or CONVERSION_DIR) / f"{result_stem(mode, method)}.json"
     return json.loads(path.read_text())
+
+
+def _method(doc: dict) -> str:
+    return doc["config"].get("method", "l4")
 
 
 @styled
 def plot(doc: dict):
     """Grouped bars with 95% CIs; returns the Figure."""
     rows = doc["rows"]
+    adjusted_label = "L4 adjusted" if _method(doc) == "l4" else "exact-std adjusted"
     resets = [r for r in ("soft", "hard") if any(x["reset"] == r for x in rows)]
     fig, axes = figure(ncols=len(resets), width=3.6 * len(resets), height=2.8, sharey=True)
     axes = np.atleast_1d(axes)
@@ -42,7 +49,7 @@ def plot(doc: dict):
         sel = [r for r in rows if r["reset"] == reset]
         xs = np.arange(len(sel))
         for k, (key, label, color) in enumerate((("baseline", "baseline", COLORS["sim"]),
-                                                 ("adjusted", "L4 adjusted", COLORS["l4"]))):
+                                                 ("adjusted", adjusted_label, COLORS["l4"]))):
             m = np.array([100 * r[key]["mean"] for r in sel])
             err = np.array([[100 * (r[key]["mean"] - r[key]["lo"]) for r in sel],
                             [100 * (r[key]["hi"] - r[key]["mean"]) for r in sel]])
@@ -69,7 +76,9 @@ def plot(doc: dict):
 def render(doc: dict, out_dir=None) -> list[Path]:
     """Write ``fig_conversion_<mode>.png/.pdf`` into ``out_dir`` (default results/figures)."""
     out = Path(out_dir) if out_dir is not None else FIGURES_DIR
-    return save(plot(doc), out, f"{NAME}_{doc['mode']}")
+    from validation.conversion import result_stem
+
+    return save(plot(doc), out, NAME + result_stem(doc["mode"], _method(doc))[len("conversion"):])
 
 
 def section(mode: str = "full", *, out_dir=None, report_dir=None, fig_dir=None) -> str:
@@ -106,4 +115,20 @@ def section(mode: str = "full", *, out_dir=None, report_dir=None, fig_dir=None) 
              f"Settings with a positive conversion gap: {len(gaps)}.",
              "The paper reports 1.13 of 3.27 points recovered at no leak with soft reset "
              "(CIFAR-10, VGG-5)."]
+    try:
+        exact = load(doc["mode"], out_dir, method="exact")
+    except FileNotFoundError:
+        exact = None
+    if exact is not None:
+        efig = render(exact, fig_dir)[0]
+        erel = os.path.relpath(efig, Path(report_dir)) if report_dir else str(efig)
+        erows = exact["rows"]
+        lines += ["", "### Beyond the paper: the exact input-dependent std in Eq. 8", "",
+                  table_markdown(exact), "", f"![conversion, exact std]({erel})", "",
+                  f"With the exact std instead of the L4 norm, "
+                  f"{sum(r['difference']['lo'] > 0 for r in erows)} of {len(erows)} settings have a "
+                  f"95% CI of the difference above zero, "
+                  f"{sum(r['difference']['hi'] < 0 for r in erows)} below zero; mean paired "
+                  f"difference over the settings {100 * np.mean([r['difference']['mean'] for r in erows]):+.2f}"
+                  f" points (L4: {100 * np.mean([r['difference']['mean'] for r in rows]):+.2f})."]
     return "\n".join(lines) + "\n"

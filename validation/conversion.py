@@ -128,7 +128,8 @@ def run(mode: str = "quick", *, out_dir=None, overrides=None, settings=None,
                         n_test=cfg["n_test"], seeds=cfg["seeds"],
                         balance_method=cfg["balance"], batch_size=cfg["batch_size"],
                         progress=bar.update if bar else None,
-                        backend=cfg.get("backend", "numpy"))
+                        backend=cfg.get("backend", "numpy"),
+                        method=cfg.get("method", "l4"))
             s = res.summary()
             tag = f"a{alpha:g}_{reset}"
             arrays[f"{tag}_test_baseline"] = res.test_baseline
@@ -160,23 +161,33 @@ def run(mode: str = "quick", *, out_dir=None, overrides=None, settings=None,
                        "platform": platform.platform(), "dataset": "Fashion-MNIST",
                        "tool": "python -m validation conversion"},
     }
-    (out_dir / f"conversion_{mode}.json").write_text(json.dumps(doc, indent=1) + "\n")
-    np.savez_compressed(out_dir / f"conversion_{mode}.npz", **arrays)
-    (out_dir / f"conversion_{mode}.md").write_text(table_markdown(doc) + "\n")
+    stem = result_stem(mode, cfg.get("method", "l4"))
+    (out_dir / f"{stem}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    np.savez_compressed(out_dir / f"{stem}.npz", **arrays)
+    (out_dir / f"{stem}.md").write_text(table_markdown(doc) + "\n")
     return doc
+
+
+def result_stem(mode: str, method: str = "l4") -> str:
+    """File stem of a protocol's results: ``conversion_<mode>`` (``_exact`` for that method)."""
+    return f"conversion_{mode}" if method == "l4" else f"conversion_{mode}_{method}"
 
 
 def table_markdown(doc: dict) -> str:
     """The results table (Markdown) of a protocol document written by :func:`run`."""
     cfg = doc["config"]
+    method = cfg.get("method", "l4")
+    name = "L4" if method == "l4" else "exact-std"
+    spread = "L4 norm (the paper)" if method == "l4" else "exact input-dependent std (beyond the paper)"
     lines = [
         f"Conversion of `{doc['provenance']['model']}` on Fashion-MNIST: T = {cfg['steps']}, "
         f"signed input, membrane readout; selection on {cfg['n_select']} held-out training "
         f"images (scales {cfg['scales']}, r_s {cfg['r_s']}); test on {cfg['n_test']} images "
         f"x {len(cfg['seeds'])} spike seeds (paired). 95% CIs over test images. "
+        f"Adjustment: Eqs. 6-9 with the {spread} in Eq. 8. "
         f"Run time {doc['elapsed_s'] / 60:.1f} min.",
         "",
-        "| alpha | reset | ANN % | baseline % [95% CI] | L4 % [95% CI] | L4 - base (points) "
+        f"| alpha | reset | ANN % | baseline % [95% CI] | {name} % [95% CI] | {name} - base (points) "
         "[95% CI] | gap (points) | recovered | scale b / a | r_s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -213,6 +224,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="model name in models/ (default: fmnist_mlp quick, fmnist_vgg5 full)")
     p.add_argument("--backend", choices=["numpy", "torch"], default=None,
                    help="simulator linear-algebra backend (default numpy)")
+    p.add_argument("--method", choices=["l4", "exact"], default=None,
+                   help="spread measure of the adjustment (default l4, the paper's)")
     p.add_argument("--no-figure", action="store_true", help="skip the bar figure")
     p.add_argument("--no-diagnostics", action="store_true",
                    help="skip the per-neuron membrane diagnostics of the first layer")
@@ -233,6 +246,8 @@ def handle(args) -> int:
         over["model"] = args.model
     if args.backend is not None:
         over["backend"] = args.backend
+    if args.method is not None:
+        over["method"] = args.method
     doc = run(mode, out_dir=args.out, overrides=over, progress=not args.no_progress)
     print(table_markdown(doc))
     if not args.no_figure:

@@ -252,7 +252,7 @@ def sweep(net: Network, train, test, *, steps: int = 75, alpha: float = 1.0,
           r_s=(0.5, 1.0, 2.0, 4.0), n_calib: int = 500, n_select: int = 200,
           n_test: int | None = 1000, seeds=(0, 1, 2), balance_method: str = "max",
           subset_seed: int = 0, select_seed: int = 10_000, batch_size: int = 64,
-          progress=None, backend: str = "numpy") -> SweepResult:
+          progress=None, backend: str = "numpy", method: str = "l4") -> SweepResult:
     """Select baseline and adjusted thresholds on training data, evaluate on test data.
 
     Parameters
@@ -290,6 +290,9 @@ def sweep(net: Network, train, test, *, steps: int = 75, alpha: float = 1.0,
         Called with the number of images simulated after each batch.
     backend : {"numpy", "torch"}
         Linear-algebra backend of the simulator.
+    method : {"l4", "exact"}
+        Spread measure of the adjustment's Eq. 8: the paper's L4 norm, or the exact
+        input-dependent std of the input current (see :func:`l4theory.adjust.adjust_weights`).
 
     Returns
     -------
@@ -336,7 +339,8 @@ def sweep(net: Network, train, test, *, steps: int = 75, alpha: float = 1.0,
     adjusted = {}
     sel_adj = np.empty((r_s.size, scales.size))
     for k, r in enumerate(r_s):
-        adjusted[k], _ = adjusted_network(net, x_cal, float(th[0]), float(r), encoder=encoder)
+        adjusted[k], _ = adjusted_network(net, x_cal, float(th[0]), float(r), encoder=encoder,
+                                          method=method)
         for j, s in enumerate(scales):
             sel_adj[k, j] = simulate(adjusted[k], xs, ys, thresholds=th * s, seed=select_seed,
                                      sample_ids=i_sel, **common).final_accuracy
@@ -363,7 +367,8 @@ def sweep(net: Network, train, test, *, steps: int = 75, alpha: float = 1.0,
         "steps": steps, "alpha": alpha, "reset": reset, "encoder": encoder,
         "balance_method": balance_method, "n_calib": n_calib, "n_select": n_select,
         "n_test": int(len(i_test)), "seeds": seeds, "subset_seed": subset_seed,
-        "select_seed": select_seed, "backend": backend, "time_select_s": t_select, "time_test_s": t_test,
+        "select_seed": select_seed, "backend": backend, "method": method,
+        "time_select_s": t_select, "time_test_s": t_test,
         "test_indices_sha256": hashlib.sha256(i_test.astype(np.int64).tobytes()).hexdigest(),
     }
     return SweepResult(

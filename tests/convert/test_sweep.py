@@ -99,6 +99,25 @@ def test_sweep_selects_argmax_and_evaluates_paired():
     json.dumps(res.to_json())  # JSON-safe
 
 
+def test_sweep_method_exact_uses_the_exact_spread():
+    net, train, test = tiny(2)
+    kw = dict(steps=6, scales=(1.0,), r_s=(0.0,), n_calib=30, n_select=20, n_test=None,
+              seeds=(0, 1), batch_size=16)
+    res = sweep(net, train, test, method="exact", **kw)
+    assert res.params["method"] == "exact"
+    x_cal = train[0][np.sort(np.random.default_rng(0).permutation(80)[:30])]
+    th0 = balance(net, x_cal, "max").thresholds[0]
+    adj, ref = adjusted_network(net, x_cal, th0, 0.0, method="exact")
+    assert ref.method == "exact"
+    direct = simulate(adj, *test, thresholds=res.thresholds, steps=6, seed=1)
+    np.testing.assert_array_equal(res.test_adjusted[1], direct.correct())
+    l4 = sweep(net, train, test, **kw)
+    assert l4.params["method"] == "l4"
+    np.testing.assert_array_equal(res.test_baseline, l4.test_baseline)  # same baseline
+    l4_adj, _ = adjusted_network(net, x_cal, th0, 0.0)
+    assert not np.allclose(adj.layers[0].weight, l4_adj.layers[0].weight)
+
+
 def test_sweep_errors():
     net, train, test = tiny()
     for kw, word in [(dict(scales=()), "scales"), (dict(scales=(0.0,)), "scales"),
