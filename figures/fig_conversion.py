@@ -69,7 +69,7 @@ def plot(doc: dict):
     axes[0].set_ylabel("test accuracy (%)")
     top = max(100 * r["ann_accuracy"] for r in rows)
     axes[0].set_ylim(max(0.0, min(lo_all) - 3), min(100.0, top + 3))
-    axes[-1].legend(loc="lower left")
+    axes[-1].legend(loc="lower left", frameon=True, framealpha=0.95, facecolor="white", edgecolor="none")
     return fig
 
 
