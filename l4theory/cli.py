@@ -115,17 +115,9 @@ def cmd_balance(args) -> int:
     return 0
 
 
-def _expected_spikes(x, encoder):
-    if encoder == "signed":
-        return np.clip(x, -1.0, 1.0)
-    if encoder == "bernoulli":
-        return np.clip(x, 0.0, 1.0)
-    return x
-
-
 def cmd_adjust(args) -> int:
-    from .adjust import adjust_weights
     from .convert.io import _format_of, save_network
+    from .convert.sweep import adjusted_network
 
     src, out = Path(args.model), Path(args.output)
     fmt_in, fmt_out = _format_of(src, None), _format_of(out, None)
@@ -135,31 +127,13 @@ def cmd_adjust(args) -> int:
     if out.exists() and not args.overwrite:
         raise CLIError(f"{out} exists; pass --overwrite to replace it")
     net = _load(args)
-    first = net.weight_layers[0]
-    if any(lay.kind != "flatten" for lay in net.layers[:first]):
-        raise CLIError("the first weight layer must receive the encoded input directly")
-    if first not in net.spiking_layers:
-        raise CLIError("the first weight layer is not followed by a ReLU (nothing to adjust)")
     x, res_bal = _balance(args, net)
     v_th0 = float(args.v_th0) if args.v_th0 is not None else float(res_bal.thresholds[0])
+    adjusted, res = adjusted_network(net, x, v_th0, args.r_s, encoder=args.encoder,
+                                     method=args.adjust_method, strict=args.strict)
+    first = net.weight_layers[0]
     layer = net.layers[first]
-    es = _expected_spikes(x, args.encoder)
-    kw = {}
-    if layer.kind == "conv2d":
-        t, left, b, r = layer.padding
-        if (t, left) != (b, r):
-            raise CLIError(f"layer '{layer.name}' has asymmetric padding {layer.padding}")
-        kw = {"stride": layer.stride, "padding": (t, left)}
-    else:
-        es = es.reshape(len(es), -1)
-    res = adjust_weights(layer.weight, es, v_th0, args.r_s, bias=layer.bias,
-                         strict=args.strict, method=args.adjust_method, **kw)
     summary = res.summary()
-    adjusted = net.copy()
-    lay = adjusted.layers[first]
-    lay.weight = np.asarray(res.weights, dtype=layer.weight.dtype)
-    if layer.bias is not None:
-        lay.bias = np.asarray(res.bias, dtype=layer.bias.dtype)
     scales = res.scales
     provenance = {
         "method": res.method, "r_s": summary["r_s"], "v_th0": v_th0,

@@ -54,18 +54,18 @@ __all__ = [
 
 
 def expected_spikes(x: np.ndarray, encoder: str) -> np.ndarray:
-    """Mean spike per step ``E[s]`` of each input under ``encoder`` (same shape as ``x``)."""
-    if encoder == "signed":
-        return np.clip(x, -1.0, 1.0)
-    if encoder == "bernoulli":
-        return np.clip(x, 0.0, 1.0)
-    if encoder in ("poisson", "constant"):
-        return np.asarray(x)
-    raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+    """Mean spike per step ``E[s]`` of each input under ``encoder`` (same shape as ``x``).
+
+    The first cumulant of :func:`l4theory.theory.spike_cumulant` (``clip(x, -1, 1)`` for
+    ``signed``, ``clip(x, 0, 1)`` for ``bernoulli``, ``x`` for ``poisson`` and ``constant``).
+    """
+    from ..theory import spike_cumulant
+
+    return spike_cumulant(1, encoder, x)
 
 
 def adjusted_network(net: Network, x_calib, v_th0: float, r_s: float, *,
-                     encoder: str = "signed", method: str = "l4"):
+                     encoder: str = "signed", method: str = "l4", strict: bool = False):
     """A copy of ``net`` whose first weight layer is L4-adjusted (Eqs. 6-9).
 
     Parameters
@@ -81,6 +81,8 @@ def adjusted_network(net: Network, x_calib, v_th0: float, r_s: float, *,
         Input encoder (sets ``E[s]``).
     method : {"l4", "exact"}
         Spread measure of Eq. 8.
+    strict : bool
+        Raise instead of leaving guarded neurons (``v_hat <= 0``) unadjusted.
 
     Returns
     -------
@@ -103,7 +105,8 @@ def adjusted_network(net: Network, x_calib, v_th0: float, r_s: float, *,
         kw = {"stride": layer.stride, "padding": (t, left)}
     else:
         es = es.reshape(len(es), -1)
-    res = adjust_weights(layer.weight, es, v_th0, r_s, bias=layer.bias, method=method, **kw)
+    res = adjust_weights(layer.weight, es, v_th0, r_s, bias=layer.bias, method=method,
+                         strict=strict, **kw)
     out = net.copy()
     out.layers[first].weight = np.asarray(res.weights, dtype=layer.weight.dtype)
     if layer.bias is not None:
