@@ -28,30 +28,9 @@ from validation import simulators as sim
 from validation.studies import w1_inputs
 
 from . import engines as eng
+from .timing import interleaved
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _time(fn, rounds):
-    fn()  # warm-up (compilation)
-    ts = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return ts
-
-
-def _interleaved(impls, rounds):
-    for fn in impls.values():
-        fn()
-    times = {k: [] for k in impls}
-    for _ in range(rounds):
-        for k, fn in impls.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return times
 
 
 def w1(rounds, quick):
@@ -72,7 +51,7 @@ def w1(rounds, quick):
         "numpy_generator_random_2words_per_event":
             lambda: np.random.default_rng(5).random(int(2 * total * n)),
     }
-    times = _interleaved(impls, rounds)
+    times = interleaved(impls, rounds)
     med = {k: float(np.median(v)) for k, v in times.items()}
     key_np = next(k for k in med if k.startswith("numpy_exact"))
     med[key_np] *= n / numpy_n  # linear extrapolation to n trials
@@ -105,7 +84,7 @@ def w2(rounds, quick):
             "numpy_stepped_crn_dt0.01": lambda r=reset: eng.w2_stepped_numpy(
                 lam, w, 1.0, thr, t_run, 0.01, n, np.random.default_rng(3), r),
         }
-        times = _interleaved(impls, rounds)
+        times = interleaved(impls, rounds)
         med = {k: float(np.median(v)) for k, v in times.items()}
         exact = sim.lif_event(lam, w, 1.0, thr, t_run, 1000, 7, reset=reset)[0].mean(0) / t_run
         step = eng.w2_stepped_numba(lam, w, 1.0, thr, t_run, 0.01, 1000, 8, reset).mean(0) / t_run
@@ -130,8 +109,11 @@ def _brian2_latest():
     return None
 
 
-def _targets(res):
-    """Ratios against the issue's targets (list of printable lines; also stored in res)."""
+def _targets(res, quick=False):
+    """Ratios against the issue's targets (list of printable lines; also stored in res).
+
+    Brian2 was timed at the full workload sizes, so its ratios are left out of quick runs.
+    """
     lines, tg = [], {}
     if "w1" in res:
         m = res["w1"]["median_s"]
@@ -141,8 +123,10 @@ def _targets(res):
         tg["w1_numpy_over_exact"] = np_best / ex
         lines.append(f"W1 exact / RNG bound = {tg['w1_exact_over_rng_bound']:.2f} (target <= 2.5)")
         lines.append(f"W1 best NumPy / exact = {tg['w1_numpy_over_exact']:.1f} (target >= 20)")
-    br = _brian2_latest()
-    if br is not None:
+    br = None if quick else _brian2_latest()
+    if quick:
+        lines.append("Brian2: ratios only for full-size runs (drop --quick)")
+    elif br is not None:
         name, data = br
         cases = data["cases"]
         pairs = [("w1", "exact_numba", "w1_cpp_standalone", 500),
@@ -186,7 +170,7 @@ def main(argv=None):
         res["w1"] = w1(a.rounds, a.quick)
     if a.which in ("w2", "all"):
         res["w2"] = w2(a.rounds, a.quick)
-    target_lines = _targets(res)
+    target_lines = _targets(res, quick=a.quick)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     (RESULTS / f"bench_{stamp}.json").write_text(json.dumps(res, indent=1))

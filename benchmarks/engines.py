@@ -18,6 +18,17 @@ from validation.rng import poisson, poisson_ptrs, ptrs_setup, stream_key, u64, u
 from validation.simulators import _pick, _poly_exp, alias_bits, alias_table
 
 
+@jit
+def _step_input(prob, alias, w, mu, key, ctr):
+    """Input current of one time step: Poisson(mu) events, each input picked from the alias table."""
+    k, ctr = poisson(mu, key, ctr)
+    inc = 0.0
+    for _e in range(k):
+        inc += w[_pick(prob, alias, uniform(key, ctr))]
+        ctr += 1
+    return inc, ctr
+
+
 @jit(parallel=True)
 def _w1_stepped(prob, alias, w, total, dt, decay, n_steps, seed, out):
     for tr in prange(out.size):
@@ -25,11 +36,7 @@ def _w1_stepped(prob, alias, w, total, dt, decay, n_steps, seed, out):
         ctr = 0
         v = 0.0
         for _ in range(n_steps):
-            k, ctr = poisson(total * dt, key, ctr)
-            inc = 0.0
-            for _e in range(k):
-                inc += w[_pick(prob, alias, uniform(key, ctr))]
-                ctr += 1
+            inc, ctr = _step_input(prob, alias, w, total * dt, key, ctr)
             v = v * decay + inc
         out[tr] = v
 
@@ -69,11 +76,7 @@ def _w2_stepped(prob, alias, w, total, dt, decay, n_steps, thr, hard, seed, coun
         ctr = 0
         v = np.zeros(n_thr)
         for _ in range(n_steps):
-            k, ctr = poisson(total * dt, key, ctr)
-            inc = 0.0
-            for _e in range(k):
-                inc += w[_pick(prob, alias, uniform(key, ctr))]
-                ctr += 1
+            inc, ctr = _step_input(prob, alias, w, total * dt, key, ctr)
             for m in range(n_thr):
                 x = v[m] * decay + inc
                 if x >= thr[m]:

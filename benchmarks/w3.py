@@ -28,6 +28,8 @@ import numpy as np
 from l4theory.convert.network import AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU
 from l4theory.convert.simulate import encode_steps, simulate
 
+from .timing import interleaved
+
 RESULTS = Path(__file__).resolve().parent / "results"
 B, T = 64, 75
 
@@ -110,14 +112,7 @@ def run(rounds: int = 3, quick: bool = False) -> dict:
             seed=1, backend="torch"),
         "pytorch_time_loop": lambda: torch_loop(net, x, steps, seed=1),
     }
-    for fn in impls.values():
-        fn()  # warm-up (JIT, oneDNN primitives)
-    times = {k: [] for k in impls}
-    for _ in range(rounds):
-        for k, fn in impls.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
+    times = interleaved(impls, rounds)  # warms up first (JIT, oneDNN primitives)
     med = {k: float(np.median(v)) for k, v in times.items()}
     ms = {k: 1e3 * t / batch for k, t in med.items()}
     # agreement on identical input spikes
