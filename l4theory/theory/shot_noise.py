@@ -189,24 +189,23 @@ class ShotNoise:
         fmax = np.max(np.abs(self._weights)) + (np.max(np.abs(flat)) if flat.size else 0.0)
         nodes, wts = self._nodes(k_max, fmax)
         phi = np.concatenate([self._cf_continuous(ch) for ch in np.array_split(nodes, max(1, nodes.size // 20000))])
-        mean_c = self.mean()
         for j, xj in enumerate(flat):
             cos, sin = np.cos(nodes * xj), np.sin(nodes * xj)
             if kind == "cdf":
                 vals = (phi.imag * cos - phi.real * sin) / nodes
                 head = np.dot(wts, vals)
                 tail = self._tail(lambda k: self._cf_continuous(k).imag / k,
-                                  lambda k: self._cf_continuous(k).real / k, xj, k_max, mean_c)
+                                  lambda k: self._cf_continuous(k).real / k, xj, k_max)
                 out[j] = head + tail
             else:
                 vals = phi.real * cos + phi.imag * sin
                 head = np.dot(wts, vals)
-                out[j] = head + self._tail(lambda k: -self._cf_continuous(k).real,
-                                           lambda k: self._cf_continuous(k).imag, xj, k_max, 0.0,
+                out[j] = head + self._tail(lambda k: self._cf_continuous(k).real,
+                                           lambda k: self._cf_continuous(k).imag, xj, k_max,
                                            sign=-1.0)
         return out.reshape(x.shape)
 
-    def _tail(self, f_cos, f_sin, x, k0, _mean, sign=1.0):
+    def _tail(self, f_cos, f_sin, x, k0, sign=1.0):
         """Integral over [k0, inf) of ``f_cos(k) cos(kx) - sign * f_sin(k) sin(kx)``.
 
         Only used in the stationary case, where the cf is smooth at large k (finite-t

@@ -7,6 +7,7 @@ a false failure is below 1e-4.
 
 import numpy as np
 import pytest
+from scipy import special
 
 from l4theory.theory import ShotNoise, poisson_cumulant
 from l4theory.theory.anchors import dickman_cdf, first_interval_cdf
@@ -56,6 +57,14 @@ def test_pdf_integrates_to_continuous_mass_and_matches_dickman_density():
     y = np.array([0.3, 0.7])
     ref = np.exp(-np.euler_gamma * 2.0) * y / 1.0
     np.testing.assert_allclose(sn.pdf(y), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("theta", [0.5, 1.5])
+def test_pdf_matches_dickman_density_where_the_cf_decays_slowly(theta):
+    # theta < 1: singular density, cf ~ k^-theta, so the oscillatory tail integral matters
+    y = np.array([0.2, 0.5, 0.9])
+    ref = np.exp(-np.euler_gamma * theta) * y ** (theta - 1) / special.gamma(theta)
+    np.testing.assert_allclose(ShotNoise([theta], [1.0], 1.0).pdf(y), ref, atol=2e-6, rtol=0)
 
 
 def test_moments_come_from_campbell():
