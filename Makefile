@@ -4,16 +4,20 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: reproduce test lint clean
+.PHONY: data reproduce test lint clean
 
-$(STAMP): pyproject.toml
+## make data: Fashion-MNIST from Debian's package (apt-get as root, sudo -n, else one-line instructions)
+data:
+	@sh scripts/ensure-data.sh
+
+$(STAMP): pyproject.toml | data
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,io]'
 	touch $(STAMP)
 
 ## make reproduce: derivations, theory checks, quick validation, Figs. 1-5, quick conversion, results/REPORT.md
-reproduce: $(STAMP)
+reproduce: data $(STAMP)
 	$(BIN)/python -m l4theory.derivations
 	$(BIN)/python -m l4theory.theory.anchors
 	$(BIN)/python -m validation run all --quick
@@ -22,7 +26,7 @@ reproduce: $(STAMP)
 	$(BIN)/python -m figures report
 
 ## make test: the whole suite, statistical tests included
-test: $(STAMP)
+test: data $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
