@@ -337,8 +337,110 @@ def _summary(method, r_s, v_th0, s, s_hat, c, n_guarded) -> dict:
     }
 
 
-def _fit(weights, inputs, v_th0, r_s, bias, stride, padding, strict, method, input_var):
-    """Validate everything and compute Eqs. 6-9; returns a dict of the fitted quantities."""
+@dataclass(frozen=True, eq=False)
+class _Fit:
+    """The fitted quantities of Eqs. 6-9 for one layer (see :class:`AdjustResult`)."""
+
+    shape: tuple
+    mu: np.ndarray
+    l4: np.ndarray
+    mu_l4: float
+    spread: np.ndarray
+    rho: np.ndarray
+    v_hat: np.ndarray
+    s: np.ndarray
+    s_hat: np.ndarray
+    c: float
+    guarded: np.ndarray
+    n_guarded: int
+    r_s: float
+    v_th0: float
+    method: str
+
+    #: Per-neuron arrays, copied read-only onto a fitted :class:`L4Adjuster` as ``name_``.
+    ARRAYS = ("mu", "l4", "spread", "rho", "v_hat", "s", "s_hat", "guarded")
+
+
+def _check_geometry(w: np.ndarray, stride, padding) -> tuple:
+    stride = _pair("stride", stride, 1)
+    padding = _pair("padding", padding, 0)
+    if w.ndim == 2 and (stride != (1, 1) or padding != (0, 0)):
+        raise ValueError(
+            f"stride and padding apply to conv kernels only; weights of shape {w.shape} are "
+            f"dense, got stride={stride}, padding={padding}"
+        )
+    return stride, padding
+
+
+def _exact_spread(w, x, inputs, input_var, stride, padding) -> np.ndarray:
+    """``sigma_j`` of ``method="exact"``: the exact per-step std of the input current."""
+    if input_var is None:
+        if np.any(np.abs(x) > 1):
+            raise ValueError(
+                'method="exact" derives Var[s] = |E[s]| (1 - |E[s]|) (bernoulli and '
+                "signed encoders), which needs |inputs| <= 1; got max |inputs| = "
+                f"{float(np.abs(x).max())!r}. Pass input_var for other encoders."
+            )
+        var = np.abs(x) * (1.0 - np.abs(x))
+    else:
+        var = _check_inputs("input_var", input_var, w, nonneg=True)
+        if var.shape != x.shape:
+            raise ValueError(
+                f"input_var has shape {np.shape(input_var)} but inputs has shape "
+                f"{np.shape(inputs)}; they must match"
+            )
+    spread = _exact_sigma(w if w.ndim == 4 else w.reshape(w.shape[0], -1), var, stride, padding)
+    if not np.any(spread > 0):
+        raise ValueError(
+            'method="exact": every neuron has zero input-current variance on this '
+            "calibration batch (deterministic input), so Eq. 8 is undefined"
+        )
+    return spread
+
+
+def _scales(mu, spread, v_th0, r_s, strict):
+    """Eqs. 8, 6, 7 and 9: ``(rho, v_hat, s, s_hat, guarded)`` per neuron."""
+    n_out = mu.shape[0]
+    spread_mean = float(spread.mean())
+    if math.isinf(r_s):  # Eq. 8
+        rho = np.ones(n_out)
+    else:
+        rho = ((spread + r_s * spread_mean) / (1.0 + r_s)) / spread_mean
+    with np.errstate(over="ignore", invalid="ignore"):  # Eq. 6
+        v_hat = mu + rho * (v_th0 - mu)
+    guarded = ~np.isfinite(v_hat) | (v_hat <= 0)
+    if strict and guarded.any():
+        idx = np.flatnonzero(guarded)
+        shown = ", ".join(f"{i} (v_hat={v_hat[i]!r})" for i in idx[:10])
+        more = f" and {idx.size - 10} more" if idx.size > 10 else ""
+        raise ValueError(
+            f"strict=True: {idx.size} neuron(s) have v_hat <= 0 or not finite, so Eq. 7 "
+            f"is undefined: neurons {shown}{more}"
+        )
+    # Eq. 7 and Eq. 9 (guarded neurons: exactly 1).
+    safe_v_hat = np.where(guarded, v_th0, v_hat)
+    s = np.where(guarded, 1.0, v_th0 / safe_v_hat)
+    s_hat = np.ones(n_out) if math.isinf(r_s) else (s + r_s) / (1.0 + r_s)
+    return rho, v_hat, s, np.where(guarded, 1.0, s_hat), guarded
+
+
+def _rescale(w2d: np.ndarray, s_hat: np.ndarray, r_s: float) -> float:
+    """Layer factor ``c`` restoring the mean ``|w|`` (1 for ``r_s = inf``)."""
+    if math.isinf(r_s):
+        return 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = float(np.abs(w2d).mean() / np.abs(w2d * s_hat[:, None]).mean())
+    if not (math.isfinite(c) and c > 0):
+        raise ValueError(
+            f"the layer rescale c = mean|W| / mean|W_scaled| is {c!r}; the scales "
+            f"s_hat ({fmt(s_hat)}) overflow for these weights"
+        )
+    return c
+
+
+def _fit(weights, inputs, v_th0, r_s, bias, stride, padding, strict, method,
+         input_var) -> _Fit:
+    """Validate everything and compute Eqs. 6-9 for one layer."""
     w = _check_weights(weights)
     n_out = w.shape[0]
     b = _check_bias(bias, n_out)
@@ -347,13 +449,7 @@ def _fit(weights, inputs, v_th0, r_s, bias, stride, padding, strict, method, inp
     method = _check_method(method)
     if not isinstance(strict, (bool, np.bool_)):
         raise ValueError(f"strict must be a bool, got {strict!r}")
-    stride = _pair("stride", stride, 1)
-    padding = _pair("padding", padding, 0)
-    if w.ndim == 2 and (stride != (1, 1) or padding != (0, 0)):
-        raise ValueError(
-            f"stride and padding apply to conv kernels only; weights of shape {w.shape} are "
-            f"dense, got stride={stride}, padding={padding}"
-        )
+    stride, padding = _check_geometry(w, stride, padding)
     x = _check_inputs("inputs", inputs, w)
     if input_var is not None and method != "exact":
         raise ValueError('input_var is used by method="exact" only; got method="l4"')
@@ -365,71 +461,15 @@ def _fit(weights, inputs, v_th0, r_s, bias, stride, padding, strict, method, inp
         mu = w2d @ patch
         if b is not None:
             mu = mu + b
-    # Step 2: L4 norms per (flattened) row.
+    # Step 2: L4 norms per (flattened) row; the spread of Eq. 8.
     l4 = _l4_rows(w2d)
-    mu_l4 = float(l4.mean())
-    if method == "l4":
-        spread = l4
-    else:
-        if input_var is None:
-            if np.any(np.abs(x) > 1):
-                raise ValueError(
-                    'method="exact" derives Var[s] = |E[s]| (1 - |E[s]|) (bernoulli and '
-                    "signed encoders), which needs |inputs| <= 1; got max |inputs| = "
-                    f"{float(np.abs(x).max())!r}. Pass input_var for other encoders."
-                )
-            var = np.abs(x) * (1.0 - np.abs(x))
-        else:
-            var = _check_inputs("input_var", input_var, w, nonneg=True)
-            if var.shape != x.shape:
-                raise ValueError(
-                    f"input_var has shape {np.shape(input_var)} but inputs has shape "
-                    f"{np.shape(inputs)}; they must match"
-                )
-        spread = _exact_sigma(w if w.ndim == 4 else w2d, var, stride, padding)
-        if not np.any(spread > 0):
-            raise ValueError(
-                'method="exact": every neuron has zero input-current variance on this '
-                "calibration batch (deterministic input), so Eq. 8 is undefined"
-            )
-    spread_mean = float(spread.mean())
-    # Step 3: Eq. 8.
-    if math.isinf(r_s):
-        rho = np.ones(n_out)
-    else:
-        rho = ((spread + r_s * spread_mean) / (1.0 + r_s)) / spread_mean
-    # Step 4: Eq. 6.
-    with np.errstate(over="ignore", invalid="ignore"):
-        v_hat = mu + rho * (v_th0 - mu)
-    guarded = ~np.isfinite(v_hat) | (v_hat <= 0)
-    if strict and guarded.any():
-        idx = np.flatnonzero(guarded)
-        shown = ", ".join(f"{i} (v_hat={v_hat[i]!r})" for i in idx[:10])
-        more = f" and {idx.size - 10} more" if idx.size > 10 else ""
-        raise ValueError(
-            f"strict=True: {idx.size} neuron(s) have v_hat <= 0 or not finite, so Eq. 7 "
-            f"is undefined: neurons {shown}{more}"
-        )
-    # Step 5: Eq. 7 and Eq. 9 (guarded neurons: exactly 1).
-    safe_v_hat = np.where(guarded, v_th0, v_hat)
-    s = np.where(guarded, 1.0, v_th0 / safe_v_hat)
-    s_hat = np.ones(n_out) if math.isinf(r_s) else (s + r_s) / (1.0 + r_s)
-    s_hat = np.where(guarded, 1.0, s_hat)
-    # Step 6: layer rescale to the original mean |w|.
-    with np.errstate(over="ignore", invalid="ignore"):
-        c = float(np.abs(w2d).mean() / np.abs(w2d * s_hat[:, None]).mean())
-    if math.isinf(r_s):
-        c = 1.0
-    if not (math.isfinite(c) and c > 0):
-        raise ValueError(
-            f"the layer rescale c = mean|W| / mean|W_scaled| is {c!r}; the scales "
-            f"s_hat ({fmt(s_hat)}) overflow for these weights"
-        )
-    return {
-        "shape": w.shape, "mu": mu, "l4": l4, "mu_l4": mu_l4, "spread": spread,
-        "rho": rho, "v_hat": v_hat, "s": s, "s_hat": s_hat, "c": c, "guarded": guarded,
-        "n_guarded": int(guarded.sum()), "r_s": r_s, "v_th0": v_th0, "method": method,
-    }
+    spread = l4 if method == "l4" else _exact_spread(w, x, inputs, input_var, stride, padding)
+    # Steps 3-6: Eqs. 8, 6, 7, 9 and the layer rescale.
+    rho, v_hat, s, s_hat, guarded = _scales(mu, spread, v_th0, r_s, strict)
+    c = _rescale(w2d, s_hat, r_s)
+    return _Fit(shape=w.shape, mu=mu, l4=l4, mu_l4=float(l4.mean()), spread=spread, rho=rho,
+                v_hat=v_hat, s=s, s_hat=s_hat, c=c, guarded=guarded,
+                n_guarded=int(guarded.sum()), r_s=r_s, v_th0=v_th0, method=method)
 
 
 def _out_dtype(value) -> np.dtype:
@@ -509,12 +549,11 @@ def adjust_weights(weights, inputs, v_th0, r_s, *, bias=None, stride=1, padding=
         or, with ``strict=True``, guarded neurons.
     """
     fit = _fit(weights, inputs, v_th0, r_s, bias, stride, padding, strict, method, input_var)
-    w_new, b_new = _apply(weights, bias, fit["s_hat"], fit["c"])
-    ro = {k: _readonly(fit[k]) for k in ("mu", "l4", "spread", "rho", "v_hat", "s", "s_hat",
-                                          "guarded")}
-    return AdjustResult(weights=w_new, bias=b_new, mu_l4=fit["mu_l4"], c=fit["c"],
-                        n_guarded=fit["n_guarded"], r_s=fit["r_s"], v_th0=fit["v_th0"],
-                        method=fit["method"], **ro)
+    w_new, b_new = _apply(weights, bias, fit.s_hat, fit.c)
+    ro = {k: _readonly(getattr(fit, k)) for k in _Fit.ARRAYS}
+    return AdjustResult(weights=w_new, bias=b_new, mu_l4=fit.mu_l4, c=fit.c,
+                        n_guarded=fit.n_guarded, r_s=fit.r_s, v_th0=fit.v_th0,
+                        method=fit.method, **ro)
 
 
 class L4Adjuster:
@@ -590,13 +629,13 @@ class L4Adjuster:
         """
         fit = _fit(weights, inputs, v_th0, self.r_s, bias, self.stride, self.padding,
                    self.strict, self.method, input_var)
-        for key in ("mu", "l4", "spread", "rho", "v_hat", "s", "s_hat", "guarded"):
-            setattr(self, key + "_", _readonly(fit[key]))
-        self.mu_l4_ = fit["mu_l4"]
-        self.c_ = fit["c"]
-        self.n_guarded_ = fit["n_guarded"]
-        self.v_th0_ = fit["v_th0"]
-        self.weights_shape_ = tuple(fit["shape"])
+        for key in _Fit.ARRAYS:
+            setattr(self, key + "_", _readonly(getattr(fit, key)))
+        self.mu_l4_ = fit.mu_l4
+        self.c_ = fit.c
+        self.n_guarded_ = fit.n_guarded
+        self.v_th0_ = fit.v_th0
+        self.weights_shape_ = tuple(fit.shape)
         return self
 
     def _check_fitted(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from fractions import Fraction as F
 
 import numpy as np
 import pytest
@@ -129,8 +128,6 @@ def test_dense_hand_computed():
     np.testing.assert_allclose(r.v_hat, [13 / 8, 17 / 8], rtol=1e-15)
     np.testing.assert_allclose(r.s, [16 / 13, 16 / 17], rtol=1e-15)
     np.testing.assert_allclose(r.s_hat, [29 / 26, 33 / 34], rtol=1e-15)
-    c = F(4) / (F(29, 26) + 3 * F(33, 34))
-    assert c == F(442, 445)
     assert r.c == pytest.approx(442 / 445, rel=1e-15)
     np.testing.assert_allclose(r.weights, [[29 / 26 * 442 / 445, 0], [0, 99 / 34 * 442 / 445]],
                                rtol=1e-14)
@@ -148,7 +145,6 @@ def test_dense_hand_computed_with_bias():
     np.testing.assert_allclose(r.v_hat, [7 / 4, 9 / 4], rtol=1e-15)
     np.testing.assert_allclose(r.s, [8 / 7, 8 / 9], rtol=1e-15)
     np.testing.assert_allclose(r.s_hat, [15 / 14, 17 / 18], rtol=1e-15)
-    assert F(4) / (F(15, 14) + 3 * F(17, 18)) == F(42, 41)
     assert r.c == pytest.approx(42 / 41, rel=1e-15)
     np.testing.assert_allclose(r.bias, [45 / 82, -119 / 246], rtol=1e-14)
 
@@ -174,7 +170,6 @@ def test_conv_hand_computed_padding_and_stride():
     np.testing.assert_allclose(r.v_hat, [7 / 4, 37 / 16], rtol=1e-15)
     np.testing.assert_allclose(r.s, [8 / 7, 32 / 37], rtol=1e-15)
     np.testing.assert_allclose(r.s_hat, [15 / 14, 69 / 74], rtol=1e-15)
-    assert F(4) / (F(15, 14) + 3 * F(69, 74)) == F(518, 501)
     assert r.c == pytest.approx(518 / 501, rel=1e-15)
     assert r.weights.shape == w.shape
     np.testing.assert_allclose(r.weights[1, 0, 1, 1], 3 * 69 / 74 * 518 / 501, rtol=1e-14)
