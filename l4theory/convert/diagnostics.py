@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_alpha, check_int
+from ..theory.norms import l4_norm
 from .network import Network, conv2d
 from .simulate import ENCODERS, encode_steps, linear_op
 
@@ -37,6 +38,52 @@ def _predict(layer, kappa: np.ndarray, power: int) -> np.ndarray:
         out = conv2d(kappa, w, None, layer.stride, layer.padding)
         return out.reshape(len(kappa), -1)
     return kappa.reshape(len(kappa), -1) @ w.T
+
+
+def _theory(layer, x: np.ndarray, encoder: str, alpha: float, steps: int):
+    """Exact mean and variance, and the paper's Poisson variance, of every neuron's V[T]."""
+    from ..theory import leak_gain, spike_cumulant
+
+    k1 = spike_cumulant(1, encoder, x.astype(np.float64))
+    k2 = spike_cumulant(2, encoder, x.astype(np.float64))
+    g1, g2 = float(leak_gain(1, alpha, steps)), float(leak_gain(2, alpha, steps))
+    mean_th = _predict(layer, k1, 1) * g1
+    n_out = mean_th.shape[1]
+    if layer.bias is not None:  # neurons are channel-major: bias repeats over positions
+        mean_th += np.repeat(np.asarray(layer.bias, np.float64), n_out // layer.bias.size)[None] * g1
+    return mean_th, _predict(layer, k2, 2) * g2, _predict(layer, np.abs(k1), 2) * g2
+
+
+def _measure(net: Network, layer, x: np.ndarray, encoder: str, alpha: float, steps: int,
+             n_trials: int, seed: int, n_out: int):
+    """Sample mean and variance of the free membrane over ``n_trials`` spike trains per image."""
+    w32 = np.asarray(layer.weight, np.float32)
+    b32 = None if layer.bias is None else np.asarray(layer.bias, np.float32)
+    n_img = len(x)
+    s1 = np.zeros((n_img, n_out))
+    s2 = np.zeros((n_img, n_out))
+    a = np.float64(alpha)
+    for i in range(n_img):
+        ids = i * n_trials + np.arange(n_trials)
+        xi = np.repeat(x[i:i + 1], n_trials, axis=0)
+        v = np.zeros((n_trials, n_out))  # fp64 accumulation
+        for t in range(steps):
+            s = encode_steps(xi, encoder, seed, ids, t, 1)[0].reshape((n_trials, *net.input_shape))
+            if layer.kind == "conv2d":
+                cur = linear_op("conv2d", np.ascontiguousarray(s.transpose(0, 2, 3, 1)), w32, b32,
+                                layer.stride, layer.padding).transpose(0, 3, 1, 2)
+            else:
+                cur = linear_op("linear", s.reshape(n_trials, -1), w32, b32)
+            v = a * v + cur.reshape(n_trials, -1)
+        s1[i] = v.mean(axis=0)
+        s2[i] = v.var(axis=0, ddof=1)
+    return s1, s2
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.ravel(a), np.ravel(b)
+    ok = np.isfinite(a) & np.isfinite(b)
+    return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
 def membrane_diagnostics(net: Network, x, *, encoder: str = "signed", alpha: float = 1.0,
@@ -71,8 +118,6 @@ def membrane_diagnostics(net: Network, x, *, encoder: str = "signed", alpha: flo
         predicted std), ``z_mean`` / ``z_var`` (median absolute z-score of the measured
         values against theory).
     """
-    from ..theory import leak_gain, spike_cumulant
-
     if encoder not in ENCODERS or encoder == "constant":
         raise ValueError(f"encoder must be one of signed, bernoulli, poisson, got {encoder!r}")
     alpha = check_alpha("alpha", alpha)
@@ -81,57 +126,22 @@ def membrane_diagnostics(net: Network, x, *, encoder: str = "signed", alpha: flo
     layer = _first_layer(net)
     x = np.asarray(x, dtype=np.float32).reshape((-1, *net.input_shape))
     n_img = len(x)
-    # theory: per-input cumulants, summed with w**n, times the geometric leak gain
-    k1 = spike_cumulant(1, encoder, x.astype(np.float64))
-    k2 = spike_cumulant(2, encoder, x.astype(np.float64))
-    g1, g2 = float(leak_gain(1, alpha, steps)), float(leak_gain(2, alpha, steps))
-    mean_th = _predict(layer, k1, 1) * g1
+    mean_th, var_th, var_po = _theory(layer, x, encoder, alpha, steps)
     n_out = mean_th.shape[1]
-    if layer.bias is not None:  # neurons are channel-major: bias repeats over positions
-        mean_th += np.repeat(np.asarray(layer.bias, np.float64), n_out // layer.bias.size)[None] * g1
-    var_th = _predict(layer, k2, 2) * g2
-    var_po = _predict(layer, np.abs(k1), 2) * g2
-    # simulation: free membrane over n_trials spike trains per image, fp64 accumulation
-    w32 = np.asarray(layer.weight, np.float32)
-    b32 = None if layer.bias is None else np.asarray(layer.bias, np.float32)
-    s1 = np.zeros((n_img, n_out))
-    s2 = np.zeros((n_img, n_out))
-    a = np.float64(alpha)
-    for i in range(n_img):
-        ids = i * n_trials + np.arange(n_trials)
-        xi = np.repeat(x[i:i + 1], n_trials, axis=0)
-        v = np.zeros((n_trials, n_out))
-        for t in range(steps):
-            s = encode_steps(xi, encoder, seed, ids, t, 1)[0].reshape((n_trials, *net.input_shape))
-            if layer.kind == "conv2d":
-                cur = linear_op("conv2d", np.ascontiguousarray(s.transpose(0, 2, 3, 1)), w32, b32,
-                                layer.stride, layer.padding).transpose(0, 3, 1, 2)
-            else:
-                cur = linear_op("linear", s.reshape(n_trials, -1), w32, b32)
-            v = a * v + cur.reshape(n_trials, -1)
-        s1[i] = v.mean(axis=0)
-        s2[i] = v.var(axis=0, ddof=1)
-    l4_rows = (np.abs(layer.weight.reshape(layer.weight.shape[0], -1).astype(np.float64)) ** 4
-               ).sum(axis=1) ** 0.25
-    per = n_out // l4_rows.size
-    l4 = np.broadcast_to(np.repeat(l4_rows, per)[None], (n_img, n_out)).copy()
+    s1, s2 = _measure(net, layer, x, encoder, alpha, steps, n_trials, seed, n_out)
+    l4_rows = l4_norm(layer.weight.reshape(layer.weight.shape[0], -1).astype(np.float64))
+    l4 = np.broadcast_to(np.repeat(l4_rows, n_out // l4_rows.size)[None], (n_img, n_out)).copy()
     se_mean = np.sqrt(np.maximum(var_th, 0) / n_trials)
     # variance of the sample variance ~ 2 var^2/(n-1) (Gaussian approx.; fine for many inputs)
     se_var = np.sqrt(2.0 / (n_trials - 1)) * np.maximum(var_th, 1e-300)
     std_meas = np.sqrt(s2).ravel()
-
-    def corr(a_, b_):
-        a_, b_ = np.ravel(a_), np.ravel(b_)
-        ok = np.isfinite(a_) & np.isfinite(b_)
-        return float(np.corrcoef(a_[ok], b_[ok])[0, 1])
-
     live = var_th.ravel() > 0
     return {
         "mean_measured": s1, "var_measured": s2, "mean_theory": mean_th, "var_theory": var_th,
         "var_poisson": var_po, "l4": l4, "se_mean": se_mean, "se_var": se_var,
-        "corr_std_l4": corr(std_meas, l4),
-        "corr_std_exact": corr(std_meas, np.sqrt(var_th)),
-        "corr_std_poisson": corr(std_meas, np.sqrt(var_po)),
+        "corr_std_l4": _corr(std_meas, l4),
+        "corr_std_exact": _corr(std_meas, np.sqrt(var_th)),
+        "corr_std_poisson": _corr(std_meas, np.sqrt(var_po)),
         "z_mean": float(np.median(np.abs((s1 - mean_th).ravel()[live]
                                          / se_mean.ravel()[live]))),
         "z_var": float(np.median(np.abs((s2 - var_th).ravel()[live] / se_var.ravel()[live]))),
