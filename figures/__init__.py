@@ -1,12 +1,17 @@
-"""The paper's Figures 1-5, regenerated from theory and simulation.
+"""The paper's Figures 1-5 and the conversion results, drawn by one protocol.
 
-One module per figure (:mod:`figures.fig01` ... :mod:`figures.fig05`), each with
-``CONFIGS`` (``quick``/``full``), ``compute(cfg) -> dict of arrays`` (cached with provenance
-by :mod:`figures.cache`), ``plot(data) -> Figure``, ``caption(data)`` and ``summary(data)``
-(one sentence with numbers from the data, used by :mod:`figures.report`).
+One module per figure, each with ``CONFIGS`` (``quick``/``full``), ``compute(cfg) -> dict of
+arrays`` (cached with provenance by :mod:`figures.cache`), ``plot(data) -> Figure``,
+``caption(data)`` and ``summary(data)`` (one sentence with numbers from the data, used by
+:mod:`figures.report`). Figs. 1-5 (:data:`PAPER`) compute their data from theory and the
+Monte Carlo oracles; ``conversion`` and ``diagnostics`` (:data:`RESULTS`) only read what
+``python -m validation conversion`` wrote: such a module also has ``config(mode, data_dir)``
+(the config plus the sha256 of its input files, so that new results invalidate the cache)
+and ``NEEDS`` (the command that writes its inputs). Imports run one way:
+figures -> validation -> l4theory.
 
 Command line: ``python -m figures all [--quick] [--force]``, ``python -m figures fig05``,
-``python -m figures list``, ``python -m figures report``.
+``python -m figures conversion``, ``python -m figures list``, ``python -m figures report``.
 """
 
 from __future__ import annotations
@@ -17,19 +22,23 @@ from pathlib import Path
 from . import cache
 from .paths import DATA_DIR, FIGURES_DIR
 
-__all__ = ["NAMES", "build", "get"]
+__all__ = ["NAMES", "PAPER", "RESULTS", "build", "get"]
 
-NAMES = ("fig01", "fig02", "fig03", "fig04", "fig05")
+#: The paper's figures, computed here from theory and simulation.
+PAPER = ("fig01", "fig02", "fig03", "fig04", "fig05")
+#: Figures of results written by ``python -m validation``: name -> module.
+RESULTS = {"conversion": "fig_conversion", "diagnostics": "fig_diagnostics"}
+NAMES = PAPER + tuple(RESULTS)
 
 
 def get(name):
-    """The module of figure ``name`` (``"fig01"`` ... ``"fig05"``)."""
+    """The module of figure ``name`` (one of :data:`NAMES`)."""
     if name not in NAMES:
         raise ValueError(f"unknown figure {name!r}; choose from {', '.join(NAMES)}")
-    return importlib.import_module(f"{__name__}.{name}")
+    return importlib.import_module(f"{__name__}.{RESULTS.get(name, name)}")
 
 
-def build(name, mode="full", *, force=False, out_dir=None, data_dir=None):
+def build(name, mode="full", *, force=False, out_dir=None, data_dir=None, results_dir=None):
     """Compute (or load from cache) and render one figure.
 
     Parameters
@@ -42,12 +51,21 @@ def build(name, mode="full", *, force=False, out_dir=None, data_dir=None):
         Recompute the data even if the cache matches the config.
     out_dir, data_dir : path-like, optional
         Output folders; default ``results/figures`` and ``results/figures/data``.
+    results_dir : path-like, optional
+        Where a :data:`RESULTS` figure reads its inputs (default: where
+        ``python -m validation`` writes them).
 
     Returns
     -------
     dict
         ``data``, ``provenance``, ``recomputed``, ``files`` (PNG, PDF, caption), ``caption``,
         ``summary``.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a :data:`RESULTS` figure whose inputs have not been written (the message says
+        which command writes them).
     """
     from .style import save
 
@@ -57,8 +75,9 @@ def build(name, mode="full", *, force=False, out_dir=None, data_dir=None):
     out_dir = Path(out_dir) if out_dir is not None else FIGURES_DIR
     data_dir = Path(data_dir) if data_dir is not None else (
         out_dir / "data" if out_dir != FIGURES_DIR else DATA_DIR)
-    data, prov, recomputed = cache.load_or_compute(name, mode, mod.CONFIGS[mode], mod.compute,
-                                                   data_dir, force=force)
+    cfg = mod.config(mode, results_dir) if name in RESULTS else mod.CONFIGS[mode]
+    data, prov, recomputed = cache.load_or_compute(name, mode, cfg, mod.compute, data_dir,
+                                                   force=force)
     files = save(mod.plot(data), out_dir, name)
     cap = mod.caption(data)
     txt = out_dir / f"{name}.txt"

@@ -1,134 +1,154 @@
-"""Conversion accuracy, baseline vs L4 adjustment (the paper's Figs. 6-8 on Fashion-MNIST).
+"""Conversion accuracy, baseline vs adjustment (the paper's Figs. 6-8 on Fashion-MNIST).
 
-Data come from ``python -m validation conversion`` (``results/conversion/conversion_<mode>.json``).
-:func:`render` draws the grouped bar figure (two panels: soft and hard reset; five leak
-factors each; bars baseline and L4 with 95% CIs; the ANN accuracy as a line) and
-:func:`section` returns a Markdown section for ``results/REPORT.md``
-(``figures.report.write_report(extra_sections=[section()])``).
+The data are written by ``python -m validation conversion``
+(``results/conversion/conversion_<mode>.json``, and ``conversion_<mode>_exact.json`` for the
+exact-std variant); this module only reads and draws them, through the same
+compute/plot/caption/cache protocol as Figs. 1-5 (``python -m figures conversion``).
+The figure has one row per method present (the paper's L4, then the exact std) and two
+panels per row (soft and hard reset): bars baseline and adjusted with 95% CIs over test
+images, the paired difference printed above each pair, the ANN accuracy as a line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from .paths import FIGURES_DIR, RESULTS_DIR
-from .style import COLORS, figure, save, styled
+from validation.conversion import RESULTS_DIR as CONVERSION_DIR
+from validation.conversion import result_stem, table_markdown
 
-__all__ = ["CONVERSION_DIR", "load", "plot", "render", "section"]
+from .style import COLORS, figure, styled
 
-CONVERSION_DIR = RESULTS_DIR / "conversion"
-NAME = "fig_conversion"
+__all__ = ["CONFIGS", "CONVERSION_DIR", "caption", "compute", "config", "load", "plot",
+           "summary"]
+
+NAME = "conversion"
+TITLE = "Conversion accuracy: baseline vs adjusted first layer (Figs. 6-8)"
+NEEDS = "python -m validation conversion"
+CONFIGS = {"quick": {"version": 1, "mode": "quick"}, "full": {"version": 1, "mode": "full"}}
+METHODS = ("l4", "exact")
+LABELS = {"l4": "L4 adjusted", "exact": "exact-std adjusted"}
+_ARMS = ("baseline", "adjusted", "difference")
 
 
 def load(mode: str = "full", out_dir=None, method: str = "l4") -> dict:
     """The protocol document of ``mode`` and ``method`` (FileNotFoundError if not run)."""
-    from validation.conversion import result_stem
-
     path = Path(out_dir or CONVERSION_DIR) / f"{result_stem(mode, method)}.json"
     return json.loads(path.read_text())
 
 
-def _method(doc: dict) -> str:
-    return doc["config"].get("method", "l4")
+def config(mode: str, data_dir=None) -> dict:
+    """The config of ``mode`` (falling back to quick results), with the inputs' sha256.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the protocol has not been run (run :data:`NEEDS`).
+    """
+    folder = Path(data_dir or CONVERSION_DIR)
+    for m in (mode, "quick"):
+        files = [folder / f"{result_stem(m, k)}.json" for k in METHODS]
+        if files[0].is_file():
+            digest = hashlib.sha256(b"".join(f.read_bytes() for f in files if f.is_file()))
+            return {**CONFIGS[m], "data_dir": str(data_dir) if data_dir else None,
+                    "inputs_sha256": digest.hexdigest()}
+    raise FileNotFoundError(f"no conversion results in {folder}: run `{NEEDS}` first")
+
+
+def compute(cfg) -> dict:
+    """Per-setting arrays of every method's document (``<method>_<field>``)."""
+    out = {"methods": np.array([])}
+    present = []
+    for method in METHODS:
+        try:
+            doc = load(cfg["mode"], cfg.get("data_dir"), method)
+        except FileNotFoundError:
+            continue
+        present.append(method)
+        rows = doc["rows"]
+        p = method + "_"
+        out[p + "alpha"] = np.array([r["alpha"] for r in rows], dtype=float)
+        out[p + "reset"] = np.array([r["reset"] for r in rows])
+        for key in ("ann_accuracy", "gap", "recovered", "best_scale_baseline",
+                    "best_scale_adjusted", "best_r_s"):
+            out[p + key] = np.array([r[key] for r in rows], dtype=float)
+        for arm in _ARMS:
+            for stat in ("mean", "lo", "hi"):
+                out[f"{p}{arm}_{stat}"] = np.array([r[arm][stat] for r in rows], dtype=float)
+        out[p + "table"] = np.array(table_markdown(doc))
+        out[p + "n_test"] = np.array(doc["config"]["n_test"])
+        out[p + "steps"] = np.array(doc["config"]["steps"])
+        out[p + "model"] = np.array(doc["provenance"]["model"])
+    out["methods"] = np.array(present)
+    out["mode"] = np.array(cfg["mode"])
+    return out
 
 
 @styled
-def plot(doc: dict):
-    """Grouped bars with 95% CIs; returns the Figure."""
-    rows = doc["rows"]
-    adjusted_label = "L4 adjusted" if _method(doc) == "l4" else "exact-std adjusted"
-    resets = [r for r in ("soft", "hard") if any(x["reset"] == r for x in rows)]
-    fig, axes = figure(ncols=len(resets), width=3.6 * len(resets), height=2.8, sharey=True)
-    axes = np.atleast_1d(axes)
-    lo_all = []
-    for ax, reset in zip(axes, resets, strict=True):
-        sel = [r for r in rows if r["reset"] == reset]
-        xs = np.arange(len(sel))
-        for k, (key, label, color) in enumerate((("baseline", "baseline", COLORS["sim"]),
-                                                 ("adjusted", adjusted_label, COLORS["l4"]))):
-            m = np.array([100 * r[key]["mean"] for r in sel])
-            err = np.array([[100 * (r[key]["mean"] - r[key]["lo"]) for r in sel],
-                            [100 * (r[key]["hi"] - r[key]["mean"]) for r in sel]])
-            ax.bar(xs + (k - 0.5) * 0.38, m, 0.36, yerr=err, color=color, label=label,
-                   alpha=0.85 if k else 0.6)
-            lo_all.append((m - err[0]).min())
-        ann = np.mean([100 * r["ann_accuracy"] for r in sel])
-        ax.axhline(ann, color=COLORS["theory"], ls="--", lw=1, label=f"ANN ({ann:.1f}%)")
-        for x, r in zip(xs, sel, strict=True):
-            d = 100 * r["difference"]["mean"]
-            ax.annotate(f"{d:+.1f}", (x, 100 * max(r["baseline"]["hi"], r["adjusted"]["hi"])),
-                        ha="center", va="bottom", fontsize=6.5, xytext=(0, 1),
-                        textcoords="offset points")
-        ax.set_xticks(xs, [f"{r['alpha']:g}" for r in sel])
-        ax.set_xlabel("leak factor alpha per step (1 = no leak)")
-        ax.set_title(f"{reset} reset")
-    axes[0].set_ylabel("test accuracy (%)")
-    top = max(100 * r["ann_accuracy"] for r in rows)
-    axes[0].set_ylim(max(0.0, min(lo_all) - 3), min(100.0, top + 3))
-    axes[-1].legend(loc="lower left", frameon=True, framealpha=0.95, facecolor="white", edgecolor="none")
+def plot(d: dict):
+    """Grouped bars with 95% CIs, a row per method; returns the Figure."""
+    methods = [str(m) for m in d["methods"]]
+    resets = [r for r in ("soft", "hard") if any(r in set(d[m + "_reset"]) for m in methods)]
+    fig, axes = figure(nrows=len(methods), ncols=len(resets), width=3.6 * len(resets),
+                       height=2.8 * len(methods), sharey=True)
+    axes = np.atleast_2d(axes).reshape(len(methods), len(resets))
+    lo_all, top = [], 0.0
+    for row, method in zip(axes, methods, strict=True):
+        p = method + "_"
+        for ax, reset in zip(row, resets, strict=True):
+            sel = np.flatnonzero(d[p + "reset"] == reset)
+            xs = np.arange(sel.size)
+            for k, (arm, label, color) in enumerate((("baseline", "baseline", COLORS["sim"]),
+                                                     ("adjusted", LABELS[method], COLORS["l4"]))):
+                m = 100 * d[f"{p}{arm}_mean"][sel]
+                err = np.array([m - 100 * d[f"{p}{arm}_lo"][sel], 100 * d[f"{p}{arm}_hi"][sel] - m])
+                ax.bar(xs + (k - 0.5) * 0.38, m, 0.36, yerr=err, color=color, label=label,
+                       alpha=0.85 if k else 0.6)
+                lo_all.append((m - err[0]).min())
+            ann = 100 * float(np.mean(d[p + "ann_accuracy"][sel]))
+            top = max(top, ann)
+            ax.axhline(ann, color=COLORS["theory"], ls="--", lw=1, label=f"ANN ({ann:.1f}%)")
+            hi = 100 * np.maximum(d[p + "baseline_hi"][sel], d[p + "adjusted_hi"][sel])
+            top = max(top, float(hi.max()))
+            for x, diff, h in zip(xs, 100 * d[p + "difference_mean"][sel], hi, strict=True):
+                ax.annotate(f"{diff:+.1f}", (x, h), ha="center", va="bottom", fontsize=6.5,
+                            xytext=(0, 1), textcoords="offset points")
+            ax.set_xticks(xs, [f"{a:g}" for a in d[p + "alpha"][sel]])
+            ax.set_xlabel("leak factor alpha per step (1 = no leak)")
+            ax.set_title(f"{reset} reset")
+        row[0].set_ylabel("test accuracy (%)")
+        row[-1].legend(loc="lower left", frameon=True, framealpha=0.95, facecolor="white",
+                       edgecolor="none")
+    axes[0, 0].set_ylim(max(0.0, min(lo_all) - 3), min(101.0, top + 2))
     return fig
 
 
-def render(doc: dict, out_dir=None) -> list[Path]:
-    """Write ``fig_conversion_<mode>.png/.pdf`` into ``out_dir`` (default results/figures)."""
-    out = Path(out_dir) if out_dir is not None else FIGURES_DIR
-    from validation.conversion import result_stem
+def caption(d: dict) -> str:
+    """Figure caption with the run's sizes."""
+    p = str(d["methods"][0]) + "_"
+    return (f"Fig. C. Converted `{d[p + 'model']}` on Fashion-MNIST ({d['mode']} protocol): "
+            f"T = {int(d[p + 'steps'])}, test accuracy on {int(d[p + 'n_test'])} images with "
+            "95% CIs over images, baseline vs adjusted first layer (thresholds and r_s selected "
+            "on held-out training images); numbers above the bars are the paired differences "
+            "in points; dashed: the ANN.")
 
-    return save(plot(doc), out, NAME + result_stem(doc["mode"], _method(doc))[len("conversion"):])
 
-
-def section(mode: str = "full", *, out_dir=None, report_dir=None, fig_dir=None) -> str:
-    """Markdown section for the report: table, figure, gap recovered (computed numbers only).
-
-    ``out_dir``: folder of the protocol results (default results/conversion);
-    ``report_dir``: folder of the report (figure links are relative to it); ``fig_dir``:
-    where the figure is written (default results/figures). Falls back to the quick
-    results when the full ones are missing; returns a one-line note when neither exists.
-    """
-    from validation.conversion import table_markdown
-
-    for m in (mode, "quick"):
-        try:
-            doc = load(m, out_dir)
-            break
-        except FileNotFoundError:
-            continue
-    else:
-        return "## Conversion (Figs. 6-8)\n\nNot run yet: `python -m validation conversion`.\n"
-    figs = render(doc, fig_dir)
-    rel = os.path.relpath(figs[0], Path(report_dir)) if report_dir else str(figs[0])
-    rows = doc["rows"]
-    gaps = [r for r in rows if r["gap"] > 0]
-    best = max(rows, key=lambda r: r["difference"]["mean"])
-    lines = [f"## Conversion: baseline vs L4 adjustment ({doc['mode']} protocol)", "",
-             table_markdown(doc), "",
-             f"![conversion]({rel})", "",
-             f"The largest paired gain is {100 * best['difference']['mean']:+.2f} points "
-             f"(alpha {best['alpha']:g}, {best['reset']} reset). "
-             f"{sum(r['difference']['lo'] > 0 for r in rows)} of {len(rows)} settings have a "
-             f"95% CI of the difference above zero, "
-             f"{sum(r['difference']['hi'] < 0 for r in rows)} below zero. "
-             f"Settings with a positive conversion gap: {len(gaps)}.",
-             "The paper reports 1.13 of 3.27 points recovered at no leak with soft reset "
-             "(CIFAR-10, VGG-5)."]
-    try:
-        exact = load(doc["mode"], out_dir, method="exact")
-    except FileNotFoundError:
-        exact = None
-    if exact is not None:
-        efig = render(exact, fig_dir)[0]
-        erel = os.path.relpath(efig, Path(report_dir)) if report_dir else str(efig)
-        erows = exact["rows"]
-        lines += ["", "### Beyond the paper: the exact input-dependent std in Eq. 8", "",
-                  table_markdown(exact), "", f"![conversion, exact std]({erel})", "",
-                  f"With the exact std instead of the L4 norm, "
-                  f"{sum(r['difference']['lo'] > 0 for r in erows)} of {len(erows)} settings have a "
-                  f"95% CI of the difference above zero, "
-                  f"{sum(r['difference']['hi'] < 0 for r in erows)} below zero; mean paired "
-                  f"difference over the settings {100 * np.mean([r['difference']['mean'] for r in erows]):+.2f}"
-                  f" points (L4: {100 * np.mean([r['difference']['mean'] for r in rows]):+.2f})."]
-    return "\n".join(lines) + "\n"
+def summary(d: dict) -> str:
+    """One sentence per method with the numbers."""
+    parts = []
+    for method in (str(m) for m in d["methods"]):
+        p = method + "_"
+        diff = d[p + "difference_mean"]
+        k = int(np.argmax(diff))
+        parts.append(
+            f"{LABELS[method]}: largest paired gain {100 * diff[k]:+.2f} points (alpha "
+            f"{d[p + 'alpha'][k]:g}, {d[p + 'reset'][k]} reset); "
+            f"{int((d[p + 'difference_lo'] > 0).sum())} of {diff.size} settings have a 95% CI "
+            f"of the difference above zero, {int((d[p + 'difference_hi'] < 0).sum())} below; "
+            f"mean difference {100 * diff.mean():+.2f} points; settings with a positive gap: "
+            f"{int((d[p + 'gap'] > 0).sum())}.")
+    return " ".join(parts) + (" The paper reports 1.13 of 3.27 points recovered at no leak "
+                              "with soft reset (CIFAR-10, VGG-5).")

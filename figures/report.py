@@ -4,8 +4,9 @@
 derivation checks (:func:`l4theory.derivations.checks`), the theory-vs-exact table
 (:func:`l4theory.theory.anchors.check_table`), the quick validation summary (read from
 ``results/validation/summary_quick.md`` when present, else run), and each figure with its
-caption and a one-sentence finding whose numbers come from the figure's cached data. Later
-sections (e.g. conversion results) are appended through ``extra_sections``.
+caption and a one-sentence finding whose numbers come from the figure's cached data, then the
+conversion results and first-layer diagnostics (:func:`results_section`) when
+``python -m validation conversion`` has written them. ``extra_sections`` are appended.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import os
 import time
 from pathlib import Path
 
-from . import NAMES, build
+from . import PAPER, build, get
 from .paths import REPORT_PATH, VALIDATION_SUMMARY
 
-__all__ = ["derivation_section", "figures_section", "render", "validation_section",
-           "write_report"]
+__all__ = ["derivation_section", "figures_section", "render", "results_section",
+           "validation_section", "write_report"]
 
 
 def derivation_section() -> str:
@@ -59,7 +60,7 @@ def figures_section(mode="full", *, out_dir=None, report_dir=None) -> str:
     """Markdown: every figure embedded (relative path), its finding and its caption."""
     report_dir = Path(report_dir) if report_dir is not None else REPORT_PATH.parent
     lines = ["## Figures", ""]
-    for name in NAMES:
+    for name in PAPER:
         res = build(name, mode, out_dir=out_dir)
         png = Path(os.path.relpath(res["files"][0], report_dir)).as_posix()
         prov = res["provenance"]
@@ -68,6 +69,33 @@ def figures_section(mode="full", *, out_dir=None, report_dir=None) -> str:
                   f"<sub>data: {mode} config, seed {prov.get('seed')}, computed in "
                   f"{prov.get('seconds', float('nan')):.1f} s at revision "
                   f"`{str(prov.get('git_revision'))[:12]}`</sub>", ""]
+    return "\n".join(lines)
+
+
+_RESULT_HEADINGS = {"conversion": "Conversion: baseline vs adjusted first layer",
+                    "diagnostics": "First-layer membrane diagnostics"}
+
+
+def results_section(name, mode="full", *, out_dir=None, report_dir=None, results_dir=None) -> str:
+    """Markdown for a result figure (``"conversion"`` or ``"diagnostics"``).
+
+    The figure is built through :func:`figures.build` from the results that
+    ``python -m validation conversion`` wrote; the conversion section adds the results table
+    of each method. Returns a one-line note naming the command when the inputs are missing.
+    """
+    report_dir = Path(report_dir) if report_dir is not None else REPORT_PATH.parent
+    head = f"## {_RESULT_HEADINGS[name]}\n\n"
+    try:
+        res = build(name, mode, out_dir=out_dir, results_dir=results_dir)
+    except FileNotFoundError:
+        return head + f"Not run yet: `{get(name).NEEDS}` writes the inputs.\n"
+    data = res["data"]
+    png = Path(os.path.relpath(res["files"][0], report_dir)).as_posix()
+    lines = [head.rstrip("\n"), ""]
+    if name == "conversion":
+        lines += [f"{data[str(m) + '_table']}\n" for m in data["methods"]]
+    lines += [f"![{name}]({png})", "", f"**Finding.** {res['summary']}", "",
+              f"*{res['caption']}*", ""]
     return "\n".join(lines)
 
 
@@ -98,7 +126,10 @@ def write_report(mode="full", extra_sections=(), *, path=None, out_dir=None,
     """
     path = Path(path) if path is not None else REPORT_PATH
     sections = [derivation_section(), validation_section(run_validation),
-                figures_section(mode, out_dir=out_dir, report_dir=path.parent), *extra_sections]
+                figures_section(mode, out_dir=out_dir, report_dir=path.parent),
+                *(results_section(name, mode, out_dir=out_dir, report_dir=path.parent)
+                  for name in ("conversion", "diagnostics")),
+                *extra_sections]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(sections))
     return path

@@ -250,16 +250,12 @@ def handle(args) -> int:
         over["method"] = args.method
     doc = run(mode, out_dir=args.out, overrides=over, progress=not args.no_progress)
     print(table_markdown(doc))
-    if not args.no_figure:
-        from figures.fig_conversion import render
-
-        files = render(doc, args.out)
-        print("figure:", ", ".join(str(f) for f in files))
     if not args.no_diagnostics:
-        from figures.fig_diagnostics import render as render_diag
+        from .diagnostics import run as run_diagnostics
 
-        files = render_diag(over.get("model", CONFIGS[mode]["model"]), args.out)
-        print("diagnostics:", ", ".join(str(f) for f in files))
+        diag = run_diagnostics(over.get("model", CONFIGS[mode]["model"]), out_dir=args.out)
+        print("diagnostics:", ", ".join(diag["files"]))
+    print("figures: python -m figures conversion diagnostics" + (" --quick" if args.quick else ""))
     return 0
 
 

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from figures import NAMES, build, cache, get
+from figures import PAPER, build, cache, get
 
 
 @pytest.mark.slow
 def test_every_figure_renders_and_caches(tmp_path, quick_data, monkeypatch):
-    for name in NAMES:
+    for name in PAPER:
         mod = get(name)
         data = quick_data(name)  # computed (once per session) before compute is replaced
         calls = []
