@@ -12,6 +12,7 @@ The spec is an entry ``__l4theory_spec__`` holding UTF-8 JSON bytes as a uint8 a
 from __future__ import annotations
 
 import struct
+import tokenize
 import warnings
 import zipfile
 import zlib
@@ -50,7 +51,8 @@ def _header(f, where: str):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # Python-2 era header, re-parsed
             shape, fortran, dtype = _HEADER_READERS[version](f)
-    except (ValueError, TypeError, SyntaxError, OverflowError, RecursionError) as exc:
+    except (ValueError, TypeError, SyntaxError, OverflowError, RecursionError,
+            tokenize.TokenError) as exc:  # numpy re-tokenizes unparsable headers
         raise ValueError(f"{where}: invalid .npy header ({exc})") from None
     if dtype.hasobject:
         raise ValueError(f"{where}: dtype {dtype} holds Python objects, which needs "
@@ -107,9 +109,10 @@ def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, where: str,
     with z.open(info) as f:
         shape, fortran, dtype = _header(f, where)
         avail = info.file_size - f.tell()
-        nbytes = _checked_nbytes(shape, dtype.itemsize, max(avail, MAX_FILE_BYTES))
+        limit = max(avail, MAX_FILE_BYTES)
+        nbytes = _checked_nbytes(shape, dtype.itemsize, limit)
         if nbytes != avail:
-            need = f"more than {avail}" if nbytes > avail else str(nbytes)
+            need = f"more than {limit}" if nbytes > limit else str(nbytes)
             raise ValueError(f"{where}: shape {shape} of {dtype} needs {need} bytes, but the "
                              f"member holds {avail} after its header (corrupt or lying header)")
         if nbytes > min(capacity, budget):
@@ -119,7 +122,7 @@ def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, where: str,
     arr = np.frombuffer(buf, dtype=dtype, count=nbytes // dtype.itemsize)
     arr = arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
     native = dtype if dtype.isnative else dtype.newbyteorder("=")
-    return np.ascontiguousarray(arr, dtype=native)  # a copy only if Fortran or byte-swapped
+    return np.asarray(arr, dtype=native, order="C")  # a copy only if Fortran or byte-swapped
 
 
 def _members(z: zipfile.ZipFile, path: Path) -> dict:
