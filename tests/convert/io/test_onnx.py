@@ -172,7 +172,7 @@ def test_conv_bias_by_add_must_be_per_channel(tmp_path, bias_shape, ok):
     rng = np.random.default_rng(16)
     b = rng.normal(size=bias_shape)
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
-             helper.make_node("Add", ["b", "c"], ["y"], name="bias")]
+             helper.make_node("Add", ["c", "b"], ["y"], name="bias")]
     p = save(tmp_path, make_model(nodes, [init("w", rng.normal(size=(4, 1, 3, 3))),
                                           init("b", b)], in_shape=(1, 1, 6, 6)))
     if not ok:
