@@ -47,8 +47,13 @@ def test_bad_spec_or_shapes(mutate, msg):
     mutate(spec, tensors)
     with pytest.raises(ValueError, match=msg):
         io.network_from_spec(spec, tensors)
-    with pytest.raises(ValueError, match="not valid JSON"):
-        io.network_from_spec("{nope", tensors)
+
+
+@pytest.mark.parametrize("spec, msg", [("{nope", "not valid JSON"), ("[]", "'layers' list"),
+                                       ({"layers": {}}, "'layers' list")])
+def test_spec_not_an_object(spec, msg):
+    with pytest.raises(ValueError, match=msg):
+        io.network_from_spec(spec, {})
 
 
 def test_wrong_dtype_weights(tmp_path):
