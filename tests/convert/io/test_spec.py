@@ -2,6 +2,7 @@
 except torch for the PyTorch cross-check)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,3 +182,16 @@ def test_pytorch_state_dict_with_batchnorm_matches_pytorch(tmp_path):
     with torch.no_grad():
         ref = model(x).numpy()
     np.testing.assert_allclose(net.forward(x.numpy()), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_shipped_pytorch_batchnorm_export_matches_pytorch_logits():
+    """The fixture written by PyTorch (data/make_bn_fixture.py: a state_dict with
+    BatchNorm2d/1d, num_batches_tracked included) loads with PyTorch's logits, no torch
+    needed."""
+    data = Path(__file__).resolve().parent / "data"
+    net = io.load_network(data / "bn_torch.safetensors")
+    assert [lay.kind for lay in net.layers] == ["conv2d", "relu", "avgpool2d", "flatten",
+                                               "linear", "relu", "linear"]
+    with np.load(data / "bn_torch_logits.npz") as f:
+        x, ref = f["x"], f["logits"]
+    np.testing.assert_allclose(net.forward(x), ref, rtol=1e-5, atol=1e-5)
