@@ -12,10 +12,10 @@ from l4theory.adjust import adjust_weights
 from l4theory.convert.balance import balance
 from l4theory.convert.network import AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU
 from l4theory.convert.simulate import simulate
+from l4theory.adjust import adjusted_network
 from l4theory.convert.sweep import (
-    add_sweep_parser,
-    adjusted_network,
-    cmd_sweep,
+    SweepResult,
+    SweepSettings,
     expected_spikes,
     mean_ci,
     select_best,
@@ -127,20 +127,3 @@ def test_sweep_errors():
             sweep(net, train, test, **{"steps": 2, "n_calib": 10, "n_select": 10, **kw})
 
 
-def test_cli(tmp_path, capsys):
-    data = make_fake_mnist(tmp_path / "fm", n_train=60, n_test=20)
-    parser = argparse.ArgumentParser()
-    add_sweep_parser(parser.add_subparsers())
-    out = tmp_path / "s.json"
-    args = parser.parse_args(["sweep", str(MLP), "--data", str(data), "--steps", "5",
-                              "--scales", "0.8,1", "--r-s", "1", "--n-calib", "20",
-                              "--n-select", "20", "--n-test", "0", "--seeds", "2",
-                              "--no-progress", "-o", str(out)])
-    assert cmd_sweep(args) == 0
-    text = capsys.readouterr().out
-    assert "baseline" in text and "difference" in text
-    doc = json.loads(out.read_text())
-    assert doc["params"]["n_test"] == 20 and len(doc["test_baseline"]) == 2
-    assert doc["provenance"]["model_sha256"]
-    with pytest.raises(ValueError, match="exists"):
-        cmd_sweep(args)
