@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Job", "TaskCache", "code_version", "dask_client", "execute", "network_digest",
-           "run_block"]
+__all__ = ["Job", "TaskCache", "check_dist_options", "code_version", "dask_client", "execute",
+           "network_digest", "run_block"]
 
 #: Source files whose change invalidates cached results (relative to this folder).
 _CODE = ("simulate.py", "_kernels.py", "network.py", "../_checks.py")
@@ -223,12 +223,15 @@ class TaskCache:
         os.replace(tmp, self.path(key))
 
 
+_NO_DASK = ("--workers/--scheduler need Dask, which is not installed: "
+            "pip install 'l4theory[dist]' (dask[distributed])")
+
+
 def _import_distributed():
     try:
         import distributed
     except ImportError:
-        raise ImportError("--workers/--scheduler need Dask: pip install 'l4theory[dist]' "
-                          "(dask[distributed])") from None
+        raise ImportError(_NO_DASK) from None
     return distributed
 
 
@@ -253,7 +256,7 @@ def check_dist_options(workers, scheduler) -> None:
         raise ValueError(f"--scheduler must be an address, got {scheduler!r}")
     if (workers is not None or scheduler is not None) and \
             importlib.util.find_spec("distributed") is None:
-        _import_distributed()
+        raise ImportError(_NO_DASK)
 
 
 @contextmanager
@@ -277,8 +280,11 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
     if scheduler is None:
         one = {k: "1" for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                 "MKL_NUM_THREADS")}
+        # no dashboard; the scheduler's HTTP endpoints on a free port (not 8787, which
+        # another cluster may hold)
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=None, env=one)
+                                           processes=True, dashboard_address=None, env=one,
+                                           scheduler_kwargs={"dashboard_address": ":0"})
     client = distributed.Client(cluster if cluster is not None else scheduler)
     try:
         yield client
@@ -289,8 +295,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
 
 
 def execute(jobs: Iterable[Job], objects: dict, *, client=None, cache: TaskCache | None = None,
-            progress: Callable[[int], None] | None = None,
-            limit: int | None = None) -> dict[str, dict]:
+            progress: Callable[[int], None] | None = None) -> dict[str, dict]:
     """Run jobs (keyed, see :meth:`Job.keyed`); return ``{key: result}``.
 
     Parameters
@@ -306,9 +311,6 @@ def execute(jobs: Iterable[Job], objects: dict, *, client=None, cache: TaskCache
     progress : callable, optional
         Called with a number of images: per simulator batch in-process, per finished job
         on Dask, at once for cached jobs.
-    limit : int, optional
-        Stop after computing this many jobs (raises :class:`InterruptedError`; used to test
-        resuming).
 
     Returns
     -------
@@ -329,9 +331,9 @@ def execute(jobs: Iterable[Job], objects: dict, *, client=None, cache: TaskCache
         else:
             todo[job.key] = job
     if client is None:
-        _serial(todo, objects, out, cache, progress, limit)
+        _serial(todo, objects, out, cache, progress)
     else:
-        _dask(client, todo, objects, out, cache, progress, limit)
+        _dask(client, todo, objects, out, cache, progress)
     return out
 
 
@@ -341,36 +343,33 @@ def _finish(job, result, out, cache) -> None:
         cache.put(job.key, result)
 
 
-def _serial(todo, objects, out, cache, progress, limit) -> None:
-    for n_done, job in enumerate(todo.values()):
-        if limit is not None and n_done >= limit:
-            raise InterruptedError(f"stopped after {limit} jobs (limit)")
+def _serial(todo, objects, out, cache, progress) -> None:
+    for job in todo.values():
         x, y, ids = objects[job.data]
         b = slice(job.lo, job.hi)
         _finish(job, run_block(objects[job.net], x[b], y[b], ids[b], job.thresholds, job.seed,
                                job.kwargs, progress), out, cache)
 
 
-def _dask(client, todo, objects, out, cache, progress, limit) -> None:
+def _dask(client, todo, objects, out, cache, progress) -> None:
+    import uuid
+
     distributed = _import_distributed()
+    run = uuid.uuid4().hex[:12]  # Dask keys of this call only: no clash with released ones
     names = {j.net for j in todo.values()} | {j.data for j in todo.values()}
     # a dict scatters each value as one object (a tuple would be split into its items)
-    refs = client.scatter({f"l4obj-{n}": objects[n] for n in sorted(names)}, hash=False)
-    refs = {n: refs[f"l4obj-{n}"] for n in names}
+    refs = client.scatter({f"l4obj-{run}-{n}": objects[n] for n in sorted(names)}, hash=False)
+    refs = {n: refs[f"l4obj-{run}-{n}"] for n in names}
     futures = {client.submit(_run_job, refs[j.net], refs[j.data], j.lo, j.hi, j.thresholds,
-                             j.seed, j.kwargs, key=f"l4sim-{j.key}", pure=False): j
+                             j.seed, j.kwargs, key=f"l4sim-{run}-{j.key}", pure=False): j
                for j in todo.values()}
-    n_done = 0
     try:
         for fut in distributed.as_completed(futures):
             job = futures[fut]
             _finish(job, fut.result(), out, cache)
             fut.release()
-            n_done += 1
             if progress is not None:
                 progress(job.n_images)
-            if limit is not None and n_done >= limit and n_done < len(futures):
-                raise InterruptedError(f"stopped after {limit} jobs (limit)")
     finally:
         client.cancel([f for f in futures if not f.done()])
         for r in refs.values():
