@@ -25,6 +25,8 @@ __all__ = [
     "lif_event_twin",
     "free_membrane_one_twin",
     "snn_step_reference",
+    "encode",
+    "if_forward",
     "uniforms",
     "words",
 ]
@@ -353,3 +355,96 @@ def snn_step_reference(net, spikes, thresholds, *, alpha=1.0, reset="soft",
         acc = acc + h.reshape(len(acc), -1)
         out.append(acc)
     return np.array(out), counts
+
+
+def encode(x: np.ndarray, encoder: str, rng: np.random.Generator) -> np.ndarray:
+    """One step of input spikes for inputs ``x`` (any shape), from a NumPy Generator.
+
+    ``signed``: ``sign(x) * Bernoulli(min(|x|, 1))`` (Rathi et al. 2020);
+    ``bernoulli``: ``Bernoulli(clip(x, 0, 1))``; ``constant``: ``x`` itself.
+    """
+    if encoder == "signed":
+        return (rng.random(x.shape) < np.abs(x)).astype(x.dtype) * np.sign(x)
+    if encoder == "bernoulli":
+        return (rng.random(x.shape) < x).astype(x.dtype)
+    if encoder == "constant":
+        return x
+    raise ValueError(f"encoder must be one of ('signed', 'bernoulli', 'constant'), got {encoder!r}")
+
+
+def if_forward(net, x, thresholds, *, steps=100, encoder="signed", reset="soft", rng=None,
+               stop_at=None, bias_scales=None, readout_bias_scale=1.0, input_spikes=None):
+    """The former ``balance.if_forward``: slow, clear float64 IF loop (project semantics).
+
+    ``V[t] = V[t-1] + I[t]``, spike when ``V[t] >= v_th`` in the same step, soft or hard
+    reset, pooling on spikes, readout accumulating its input current.
+
+    Parameters
+    ----------
+    net : l4theory.convert.network.Network
+    x : numpy.ndarray, shape (n, *input_shape)
+    thresholds : array_like, shape (n_spiking,)
+    steps : int
+    encoder : {"signed", "bernoulli", "constant"}
+        Used with ``rng`` unless ``input_spikes`` is given.
+    reset : {"soft", "hard"}
+    rng : numpy.random.Generator, int or None
+    stop_at : int, optional
+        Weight layer index: stop there and return only its max per-step current.
+    bias_scales, readout_bias_scale : factors on the biases.
+    input_spikes : numpy.ndarray, shape (steps, n, *input_shape), optional
+        The encoded input of every step (e.g. ``simulate``'s ``encode_steps``).
+
+    Returns
+    -------
+    readout : numpy.ndarray, shape (n, n_classes), or float with ``stop_at``
+        Readout membrane after ``steps`` divided by ``steps``; with ``stop_at`` the max
+        current into that layer.
+    max_current : dict of int to float
+    """
+    rng = as_rng(rng)
+    if reset not in ("soft", "hard"):
+        raise ValueError(f"reset must be 'soft' or 'hard', got {reset!r}")
+    spiking = net.spiking_layers
+    th = np.asarray(thresholds, dtype=np.float64)
+    if th.shape != (len(spiking),) or not (th > 0).all():
+        raise ValueError(f"thresholds must be {len(spiking)} positive values, got {th}")
+    bscale = np.ones(len(spiking)) if bias_scales is None else np.asarray(bias_scales, float)
+    x = np.asarray(x, np.float32)
+    thr = dict(zip(spiking, th, strict=True))
+    bsc = dict(zip(spiking, bscale, strict=True))
+    last = net.weight_layers[-1]
+    bsc[last] = float(readout_bias_scale)
+    v = {i: np.zeros((len(x), *net.shapes[i + 1]), dtype=np.float64) for i in spiking}
+    readout = None
+    max_cur = {i: -np.inf for i in spiking}
+    for t in range(steps):
+        h = encode(x, encoder, rng) if input_spikes is None else input_spikes[t]
+        for i, lay in enumerate(net.layers):
+            if lay.kind == "relu":
+                continue  # the IF neuron is the nonlinearity
+            if lay.kind in ("conv2d", "linear"):
+                cur = lay(h) if lay.bias is None or bsc.get(i, 1.0) == 1.0 else \
+                    lay(h) + (bsc[i] - 1.0) * lay.bias.reshape((-1,) + (1,) * (h.ndim - 2))
+                if i == stop_at:
+                    max_cur[i] = max(max_cur.get(i, -np.inf), float(cur.max()))
+                    break
+                if i in thr:
+                    max_cur[i] = max(max_cur[i], float(cur.max()))
+                    v[i] += cur
+                    spk = v[i] >= thr[i]
+                    if reset == "soft":
+                        v[i] -= thr[i] * spk
+                    else:
+                        v[i][spk] = 0.0
+                    h = spk.astype(np.float32)
+                elif i == last:
+                    readout = cur.astype(np.float64) if readout is None else readout + cur
+                    break
+                else:
+                    h = cur
+            else:
+                h = lay(h)
+    if stop_at is not None:
+        return max_cur[stop_at], max_cur
+    return readout.reshape(len(x), -1) / steps, max_cur

@@ -102,6 +102,10 @@ class SimResult:
         Per-neuron spike counts over all steps for the layers in ``record_counts``,
         shape (n, *layer output shape) in the ANN's (C, H, W) order.
     labels : numpy.ndarray or None, shape (n,)
+    max_current : numpy.ndarray or None, shape (n_spiking,)
+        With ``record_max_current``: the largest per-step input current ``W s[t] (+ b)``
+        into each spiking layer over all steps, samples and neurons (before any pooling
+        between the weight layer and its ReLU).
     params : dict
         Settings of the run (steps, alpha, reset, encoder, readout, seed, thresholds).
     """
@@ -114,6 +118,7 @@ class SimResult:
     layer_names: tuple
     counts: dict = field(default_factory=dict)
     labels: np.ndarray | None = None
+    max_current: np.ndarray | None = None
     params: dict = field(default_factory=dict)
 
     @property
@@ -426,7 +431,8 @@ def _block_length(net, ops, bsz: int, o: dict) -> int:
 class _State:
     """Per-batch simulation state: membranes, counts and the readout accumulator."""
 
-    def __init__(self, sizes: dict, nb: int, n_classes: int):
+    def __init__(self, sizes: dict, nb: int, n_classes: int, n_spiking: int):
+        self.max_current = np.full(n_spiking, -np.inf)
         self.v = {s: np.zeros(nb * sizes[s], np.float32) for s in sizes}
         self.cnt = {s: np.zeros(nb * sizes[s], np.float32) for s in sizes}
         self.acc = np.zeros((nb, n_classes), dtype=np.float64)
@@ -437,9 +443,13 @@ def _run_block(ops, h, st: _State, tc: int, nb: int, o: dict, predictions_block)
     scan = K.if_scan_numpy if K.DISABLED else K.if_scan
     alpha32 = np.float32(o["alpha"])
     hard, rathi = o["reset"] == "hard", o["semantics"] == "rathi"
+    maxpos = o["max_current_pos"]
     for op in ops:
         if op.kind in ("conv2d", "linear"):
             h = linear_op(op.kind, h, op.weight, op.bias, op.stride, op.padding, o["backend"])
+            if op.index in maxpos:
+                k = maxpos[op.index]
+                st.max_current[k] = max(st.max_current[k], float(h.max()))
         elif op.kind == "if":
             flat = h.reshape(tc, -1)
             scan(flat, st.v[op.slot], flat, st.cnt[op.slot], np.float32(op.v_th), alpha32,
@@ -461,7 +471,8 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
              sample_ids=None, batch_size: int = 64, block_steps: int | None = None,
              memory_mb: float = 256.0, bias_scales=None, readout_bias_scale: float = 1.0,
              record_counts=(), progress: Callable[[int], None] | None = None,
-             backend: str = "numpy", semantics: str = "project") -> SimResult:
+             backend: str = "numpy", semantics: str = "project",
+             record_max_current: bool = False) -> SimResult:
     """Run the spiking version of ``net`` on inputs ``x`` for ``steps`` time steps.
 
     Parameters
@@ -510,6 +521,9 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
         (``V >= v_th``, reset leaked from the next step on); ``"rathi"`` fires from the
         previous step's membrane (``V[t-1] > v_th``, one step of delay per layer) with the
         reset applied in the update, as in Rathi et al.'s code.
+    record_max_current : bool
+        Record the largest per-step input current into each spiking layer
+        (``SimResult.max_current``; threshold balancing by spikes uses it).
 
     Returns
     -------
@@ -525,6 +539,9 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
     o = _check_options(net, o)
     n, n_classes, spiking = x.shape[0], math.prod(net.output_shape), net.spiking_layers
     ids = _check_ids(sample_ids, n)
+    o["max_current_pos"] = ({i: k for k, i in enumerate(spiking)} if record_max_current
+                            else {})
+    max_current = np.full(len(spiking), -np.inf)
     ops, _ = _plan(net, o["thresholds"], o["bias_scales"], float(readout_bias_scale), readout,
                    float(readout_threshold))
     bsz = min(o["batch_size"], n)
@@ -540,7 +557,7 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
     for b0 in range(0, n, bsz):
         b1 = min(n, b0 + bsz)
         nb = b1 - b0
-        st = _State(sizes, nb, n_classes)
+        st = _State(sizes, nb, n_classes, len(spiking))
         for t0 in range(0, o["steps"], tc_max):
             tc = min(tc_max, o["steps"] - t0)
             h = encode_steps(x32[b0:b1], encoder, o["seed"], ids[b0:b1], t0, tc)
@@ -549,6 +566,7 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
                 h = np.ascontiguousarray(h.transpose(0, 2, 3, 1))
             _run_block(ops, h, st, tc, nb, o, predictions[t0:t0 + tc, b0:b1])
         readout_final[b0:b1] = st.acc
+        max_current = np.maximum(max_current, st.max_current)
         for op in if_ops:
             totals[op.slot] += float(st.cnt[op.slot].sum(dtype=np.float64))
             if op.index in counts_out and op.index != ops[-1].index:
@@ -556,8 +574,10 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
                 counts_out[op.index][b0:b1] = c.transpose(0, 3, 1, 2) if c.ndim == 4 else c
         if progress is not None:
             progress(nb)
-    return _result(net, o, predictions, readout_final, totals, if_ops, sizes, counts_out,
-                   labels, bsz, tc_max)
+    res = _result(net, o, predictions, readout_final, totals, if_ops, sizes, counts_out,
+                  labels, bsz, tc_max)
+    res.max_current = max_current if record_max_current else None
+    return res
 
 
 def _result(net, o, predictions, readout_final, totals, if_ops, sizes, counts_out, labels,

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from l4theory.convert import _kernels as K
-from l4theory.convert.balance import if_forward
 from l4theory.convert.network import AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU
 from l4theory.convert.simulate import encode_steps, simulate
-from validation.reference import snn_step_reference
+from validation.reference import if_forward, snn_step_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 
