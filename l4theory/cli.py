@@ -342,8 +342,9 @@ def add_dist_arguments(sp) -> None:
                          "not recomputed)")
 
 
-#: Default images per task on Dask (measured: < 5% overhead; docs/conversion.md).
-DIST_BLOCK = 128
+#: Default images per task on Dask: at least the batch size, and about 0.5 s of work per
+#: task for the MLP at T = 75, so that the per-task overhead stays under 5% (docs/conversion.md).
+DIST_BLOCK = 256
 
 
 def block_size(args) -> int | None:

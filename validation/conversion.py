@@ -221,7 +221,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", default=None, help="run on the Dask scheduler at ADDRESS")
     p.add_argument("--block-size", type=int, default=None, dest="block_size",
                    help="images per task (default: a subset per task serially, "
-                        "128 on Dask); results do not depend on it")
+                        "256 on Dask); results do not depend on it")
     p.add_argument("--no-cache", action="store_true",
                    help="do not reuse or store finished simulations (OUT/tasks/)")
     p.add_argument("--no-figure", action="store_true", help="skip the bar figure")

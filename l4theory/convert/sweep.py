@@ -67,10 +67,10 @@ __all__ = [
     "write_json",
 ]
 
-#: Simulator semantics (see :func:`l4theory.convert.simulate.simulate`).
+# The simulator's semantics, encoders and backends, spelled out so that checking settings
+# (and the command line) imports neither Numba nor SciPy; a test keeps them equal to
+# simulate's lists (SEMANTICS, theory.discrete.ENCODERS, BACKENDS).
 SEMANTICS = ("project", "rathi")
-# The simulator's encoders and backends, spelled out so that checking settings (and the
-# command line) does not import Numba; a test keeps them equal to simulate's lists.
 _ENCODERS = ("signed", "bernoulli", "poisson", "constant")
 _BACKENDS = ("numpy", "torch")
 _BALANCE = ("max", "percentile", "spike")
@@ -195,11 +195,9 @@ class SweepSettings:
 
     def sim_kwargs(self) -> dict:
         """The simulator's keyword arguments these settings fix."""
-        kw = {"steps": self.steps, "alpha": self.alpha, "reset": self.reset,
-              "encoder": self.encoder, "batch_size": self.batch_size, "backend": self.backend}
-        if self.semantics != "project":
-            kw["semantics"] = self.semantics
-        return kw
+        return {"steps": self.steps, "alpha": self.alpha, "reset": self.reset,
+                "encoder": self.encoder, "semantics": self.semantics,
+                "batch_size": self.batch_size, "backend": self.backend}
 
 
 @dataclass(frozen=True)
@@ -477,8 +475,8 @@ def _prepare(net, train, test, s: SweepSettings, objects: dict, memo: dict) -> _
         (i_test,) = _subset(len(xte), [s.n_test], rng)
     bkey = f"{_digest(i_cal)}:{s.balance_method}:{s.encoder}:{s.subset_seed}"
     if bkey not in memo:
-        enc = s.encoder if s.encoder != "poisson" else "bernoulli"
-        memo[bkey] = balance(net, xtr[i_cal], s.balance_method, encoder=enc, rng=s.subset_seed)
+        memo[bkey] = balance(net, xtr[i_cal], s.balance_method, encoder=s.encoder,
+                             rng=s.subset_seed)
     bal = memo[bkey]
     th = np.asarray(bal.thresholds, dtype=np.float64)
     nets = {"baseline": "net"}

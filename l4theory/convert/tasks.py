@@ -37,7 +37,7 @@ __all__ = ["Job", "TaskCache", "check_dist_options", "code_version", "dask_clien
            "network_digest", "run_block"]
 
 #: Source files whose change invalidates cached results (relative to this folder).
-_CODE = ("simulate.py", "_kernels.py", "network.py", "../_checks.py")
+_CODE = ("simulate.py", "_kernels.py", "network.py", "../_checks.py", "../theory/discrete.py")
 _EXTRA = "dist"
 
 

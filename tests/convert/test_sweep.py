@@ -156,3 +156,18 @@ def test_summary_numbers_written_out():
     assert s["baseline"]["n"] == 4
     low = hand_result(0.7).summary()  # the SNN beats the ANN: no gap to recover
     assert low["gap"] == pytest.approx(-0.05) and np.isnan(low["recovered"])
+
+
+def test_semantics_reach_the_simulator():
+    net, train, test = tiny(1)
+    s = SweepSettings(steps=10, alpha=0.9, scales=(1.0,), r_s=(1.0,), n_calib=30, n_select=20,
+                      n_test=None, seeds=(0,), batch_size=16)
+    rathi = sweep(net, train, test, s.replace(semantics="rathi"))
+    assert rathi.params["semantics"] == "rathi"
+    bal = balance(net, train[0][np.sort(np.random.default_rng(0).permutation(80)[:30])], "max")
+    kw = dict(thresholds=bal.thresholds, steps=10, alpha=0.9, seed=0)
+    direct = simulate(net, *test, semantics="rathi", **kw)
+    np.testing.assert_array_equal(rathi.test_baseline[0], direct.correct())
+    np.testing.assert_array_equal(rathi.curve_baseline, direct.accuracy)
+    project = simulate(net, *test, **kw)
+    assert not np.array_equal(direct.predictions, project.predictions)

@@ -17,7 +17,8 @@ from .test_sweep import tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = SweepSettings(steps=10, alpha=0.9, reset="hard", scales=(0.5, 1.0), r_s=(0.5, 4.0),
-                         n_calib=30, n_select=24, n_test=None, seeds=(3, 4), batch_size=8)
+                         n_calib=30, n_select=24, n_test=None, seeds=(3, 4), batch_size=8,
+                         semantics="rathi")
 
 
 def comparable(res) -> dict:
@@ -70,6 +71,7 @@ def test_settings_are_validated_and_name_the_field():
 def test_lists_match_the_simulator():
     assert set(sweep_mod._ENCODERS) == set(simulate_mod.ENCODERS)
     assert set(sweep_mod._BACKENDS) == set(simulate_mod.BACKENDS)
+    assert sweep_mod.SEMANTICS == simulate_mod.SEMANTICS
 
 
 def test_block_size_does_not_change_results(reference):
