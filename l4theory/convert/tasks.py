@@ -259,6 +259,26 @@ def check_dist_options(workers, scheduler) -> None:
         raise ImportError(_NO_DASK)
 
 
+def blas_threads() -> int:
+    """Threads of the BLAS that NumPy calls in this process.
+
+    From threadpoolctl when installed, else ``$OPENBLAS_NUM_THREADS`` or
+    ``$OMP_NUM_THREADS``, else the number of usable CPUs (OpenBLAS's default).
+    """
+    try:
+        from threadpoolctl import threadpool_info
+
+        counts = [d["num_threads"] for d in threadpool_info() if d.get("user_api") == "blas"]
+        if counts:
+            return int(counts[0])
+    except ImportError:
+        pass
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(name, "").strip().isdigit():
+            return max(1, int(os.environ[name]))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 @contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None):
     """A ``distributed.Client`` for the run, or None (serial) when neither option is given.
@@ -266,8 +286,9 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
     Parameters
     ----------
     workers : int, optional
-        Start a ``LocalCluster`` of this many worker processes, one thread each (BLAS,
-        OpenMP and Numba limited to one thread per process).
+        Start a ``LocalCluster`` of this many worker processes, one task at a time each
+        (Numba kernels on one thread; BLAS with this process's thread count, see
+        :func:`blas_threads`).
     scheduler : str, optional
         Address of a running scheduler (``tcp://host:8786``).
     """
@@ -278,13 +299,22 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
     distributed = _import_distributed()
     cluster = None
     if scheduler is None:
-        one = {k: "1" for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                "MKL_NUM_THREADS")}
+        # Numba's kernels give the same numbers for any thread count: one thread per worker.
+        # OpenBLAS's sgemm does not (its summation order follows its thread count), so the
+        # workers get this process's BLAS thread count and reproduce a serial run bit for bit.
+        # (set before the processes start: BLAS reads them when it loads)
+        import dask
+
+        blas = blas_threads()
+        env = {"NUMBA_NUM_THREADS": 1, "OMP_NUM_THREADS": blas, "OPENBLAS_NUM_THREADS": blas,
+               "MKL_NUM_THREADS": blas}
         # no dashboard; the scheduler's HTTP endpoints on a free port (not 8787, which
         # another cluster may hold)
-        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=None, env=one,
-                                           scheduler_kwargs={"dashboard_address": ":0"})
+        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v
+                              for k, v in env.items()}):
+            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                               processes=True, dashboard_address=None,
+                                               scheduler_kwargs={"dashboard_address": ":0"})
     client = distributed.Client(cluster if cluster is not None else scheduler)
     try:
         yield client

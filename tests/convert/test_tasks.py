@@ -184,6 +184,8 @@ def test_dask_local_cluster_is_bit_identical_and_fills_the_cache(reference, tmp_
     pytest.importorskip("distributed")  # the optional `dist` extra
     net, train, test, ref = reference
     with tasks.dask_client(workers=2) as client:
+        # OpenBLAS's sums depend on its thread count: workers must use this process's
+        assert set(client.run(tasks.blas_threads).values()) == {tasks.blas_threads()}
         for block in (None, 5):
             res = sweep(net, train, test, SETTINGS, block_size=block, client=client,
                         cache=tmp_path / str(block))
