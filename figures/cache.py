@@ -8,9 +8,6 @@ cached one, or when ``force`` is set. Arrays are loaded with ``allow_pickle=Fals
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,28 +20,16 @@ __all__ = ["git_revision", "load", "load_or_compute", "provenance", "versions"]
 
 def git_revision() -> str:
     """``HEAD`` commit, with ``-dirty`` when the code that makes the data has local changes."""
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "figures", "validation", "l4theory"],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    from l4theory._provenance import git_revision as rev
+
+    return rev(REPO_ROOT, ("figures", "validation", "l4theory")) or "unknown"
 
 
 def versions() -> dict:
     """Versions of the packages that produce the data."""
-    import matplotlib
-    import numba
-    import scipy
+    from l4theory._provenance import versions as _versions
 
-    import l4theory
-    return {"python": sys.version.split()[0], "numpy": np.__version__, "scipy": scipy.__version__,
-            "numba": numba.__version__, "matplotlib": matplotlib.__version__,
-            "l4theory": l4theory.__version__, "platform": platform.platform(),
-            "numba_threads": numba.get_num_threads()}
+    return _versions(extra=("matplotlib",))
 
 
 def _normalise(cfg) -> dict:

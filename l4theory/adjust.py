@@ -43,7 +43,8 @@ import numpy as np
 
 from ._checks import as_array, check_int, check_positive, fmt
 
-__all__ = ["AdjustResult", "L4Adjuster", "NotFittedError", "adjust_weights", "mean_patch"]
+__all__ = ["AdjustResult", "L4Adjuster", "NotFittedError", "adjust_weights", "adjusted_network",
+           "mean_patch"]
 
 _METHODS = ("l4", "exact")
 # Upper bound on the elements of one chunk of the exact-variance convolution.
@@ -204,10 +205,10 @@ def _mean_patch(x: np.ndarray, ksize, stride, padding) -> np.ndarray:
 
 
 def _l4_rows(w2d: np.ndarray) -> np.ndarray:
-    """Row-wise L4 norms, scaled by the row maximum so that ``w**4`` cannot overflow."""
-    m = np.abs(w2d).max(axis=1)
-    safe = np.where(m > 0, m, 1.0)
-    return m * np.sum((w2d / safe[:, None]) ** 4, axis=1) ** 0.25
+    """Row-wise L4 norms (:func:`l4theory.theory.norms.l4_norm`, overflow-safe)."""
+    from .theory.norms import l4_norm
+
+    return l4_norm(w2d, axis=1)
 
 
 def _exact_sigma(w: np.ndarray, var: np.ndarray, stride, padding) -> np.ndarray:
@@ -672,3 +673,53 @@ class L4Adjuster:
         return _summary(self.method, float(self.r_s), self.v_th0_, self.s_, self.s_hat_,
                         self.c_, self.n_guarded_)
 
+
+def adjusted_network(net, x_calib, v_th0: float, r_s: float, *, encoder: str = "signed",
+                     method: str = "l4", strict: bool = False):
+    """A copy of ``net`` whose first weight layer is L4-adjusted (Eqs. 6-9).
+
+    Parameters
+    ----------
+    net : l4theory.convert.network.Network
+    x_calib : numpy.ndarray, shape (n, *net.input_shape)
+        Calibration inputs (training set); their expected spikes per step ``E[s]``
+        (:func:`l4theory.theory.spike_cumulant` of order 1 under ``encoder``) give ``mu_j``.
+    v_th0 : float
+        The first layer's balanced threshold (before any sweep scale).
+    r_s : float
+        Smoothing ratio (``>= 0``; ``inf`` = no change).
+    encoder : str
+        Input encoder (sets ``E[s]``).
+    method : {"l4", "exact"}
+        Spread measure of Eq. 8.
+    strict : bool
+        Raise instead of leaving guarded neurons (``v_hat <= 0``) unadjusted.
+
+    Returns
+    -------
+    (Network, AdjustResult)
+    """
+    from .theory import spike_cumulant
+
+    first = net.weight_layers[0]
+    if any(lay.kind != "flatten" for lay in net.layers[:first]):
+        raise ValueError("the first weight layer must receive the encoded input directly")
+    if first not in net.spiking_layers:
+        raise ValueError("the first weight layer is not followed by a ReLU (nothing to adjust)")
+    layer = net.layers[first]
+    es = spike_cumulant(1, encoder, np.asarray(x_calib, dtype=np.float64))
+    kw = {}
+    if layer.kind == "conv2d":
+        t, left, b, r = layer.padding
+        if (t, left) != (b, r):
+            raise ValueError(f"layer '{layer.name}' has asymmetric padding {layer.padding}")
+        kw = {"stride": layer.stride, "padding": (t, left)}
+    else:
+        es = es.reshape(len(es), -1)
+    res = adjust_weights(layer.weight, es, v_th0, r_s, bias=layer.bias, method=method,
+                         strict=strict, **kw)
+    out = net.copy()
+    out.layers[first].weight = np.asarray(res.weights, dtype=layer.weight.dtype)
+    if layer.bias is not None:
+        out.layers[first].bias = np.asarray(res.bias, dtype=layer.bias.dtype)
+    return out, res

@@ -1,4 +1,4 @@
-"""The ``l4theory`` command: inspect, evaluate, balance and adjust exported networks.
+"""The ``l4theory`` command: inspect, evaluate, balance, adjust and sweep exported networks.
 
 Examples::
 
@@ -6,21 +6,23 @@ Examples::
     l4theory accuracy models/fmnist_vgg5.onnx
     l4theory balance models/fmnist_vgg5.safetensors --method spike --n-calib 64 --steps 50
     l4theory adjust models/fmnist_vgg5.safetensors --r-s 1 -o vgg5_l4.safetensors
+    l4theory sweep models/fmnist_mlp.safetensors --leak 0.9 --workers 2 -o sweep.json
 
-Errors print one line on stderr and exit with status 2.
+Every subcommand checks its arguments (``check_*``) before it loads a model or data, so a
+bad option fails at once. Errors print one line on stderr and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main"]
+__all__ = ["add_sweep_parser", "build_parser", "cmd_sweep", "main"]
 
 
 class CLIError(Exception):
@@ -55,7 +57,67 @@ def _load(args):
 
 
 def _row_norms(w: np.ndarray, p: int) -> np.ndarray:
-    return (np.abs(w.reshape(w.shape[0], -1).astype(np.float64)) ** p).sum(axis=1) ** (1.0 / p)
+    from .theory.norms import lp_norm
+
+    return lp_norm(w.reshape(w.shape[0], -1).astype(np.float64), p, axis=1)
+
+
+# ------------------------------------------------------------------ argument checks
+# Each check runs before the handler, so no model or data is loaded for a bad option.
+
+
+def _need(cond: bool, option: str, value, what: str) -> None:
+    if not cond:
+        raise CLIError(f"{option} {value!r}: {what}")
+
+
+def _check_model(args) -> None:
+    _need(Path(args.model).is_file(), "MODEL", args.model, "no such file")
+    if getattr(args, "spec", None) is not None:
+        _need(Path(args.spec).is_file(), "--spec", args.spec, "no such file")
+
+
+def _check_data(args) -> None:
+    _check_model(args)
+    _need(args.seed >= 0, "--seed", args.seed, "must be >= 0")
+
+
+def _check_accuracy(args) -> None:
+    _check_data(args)
+    _need(args.n is None or args.n >= 1, "-n", args.n, "must be >= 1")
+
+
+def _check_balance(args) -> None:
+    _check_data(args)
+    _need(args.n_calib is None or args.n_calib >= 1, "--n-calib", args.n_calib, "must be >= 1")
+    _need(0 < args.percentile <= 100, "--percentile", args.percentile, "must be in (0, 100]")
+    _need(args.scale is None or (math.isfinite(args.scale) and args.scale > 0), "--scale",
+          args.scale, "must be a finite number > 0")
+    _need(args.steps >= 1, "--steps", args.steps, "must be >= 1")
+    if getattr(args, "json", None):
+        _need(not Path(args.json).exists(), "--json", args.json, "exists; choose another name")
+
+
+def _format(path: Path) -> str:
+    from .convert import io
+
+    # io's public name (format_of) where the io package provides it, else the private one
+    return getattr(io, "format_of", None)(path, None) if hasattr(io, "format_of") \
+        else io._format_of(path, None)
+
+
+def _check_adjust(args) -> None:
+    _check_balance(args)
+    _need(args.r_s >= 0, "--r-s", args.r_s, "must be >= 0 (inf = no change)")
+    _need(args.v_th0 is None or (math.isfinite(args.v_th0) and args.v_th0 > 0), "--v-th0",
+          args.v_th0, "must be a finite number > 0")
+    src, out = Path(args.model), Path(args.output)
+    fmt_in, fmt_out = _format(src), _format(out)
+    if fmt_in != fmt_out:
+        raise CLIError(f"the adjusted model keeps the input format ({fmt_in}); name the output "
+                       f"*{src.suffix}, not {out.name}")
+    if out.exists() and not args.overwrite:
+        raise CLIError(f"{out} exists; pass --overwrite to replace it")
 
 
 def cmd_inspect(args) -> int:
@@ -90,8 +152,6 @@ def _balance(args, net):
     from .convert.balance import balance
 
     n = args.n_calib if args.n_calib is not None else (64 if args.method == "spike" else 500)
-    if n < 1:
-        raise CLIError(f"--n-calib must be >= 1, got {n}")
     x, _ = _inputs(args, net, "train", n)
     return x, balance(net, x, args.method, percentile=args.percentile, scale=args.scale,
                       steps=args.steps, encoder=args.encoder, rng=args.seed)
@@ -108,24 +168,16 @@ def cmd_balance(args) -> int:
                "readout_bias_scale": res.readout_bias_scale, "scale": res.scale,
                "n_samples": res.n_samples, "params": res.params,
                "stats": {k: np.asarray(v).tolist() for k, v in res.stats.items()}}
-        path = Path(args.json)
-        if path.exists():
-            raise CLIError(f"{path} exists; choose another name")
-        path.write_text(json.dumps(out, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0
 
 
 def cmd_adjust(args) -> int:
-    from .convert.io import _format_of, save_network
-    from .convert.sweep import adjusted_network
+    from ._provenance import file_sha256
+    from .adjust import adjusted_network
+    from .convert.io import save_network
 
     src, out = Path(args.model), Path(args.output)
-    fmt_in, fmt_out = _format_of(src, None), _format_of(out, None)
-    if fmt_in != fmt_out:
-        raise CLIError(f"the adjusted model keeps the input format ({fmt_in}); name the output "
-                       f"*{src.suffix}, not {out.name}")
-    if out.exists() and not args.overwrite:
-        raise CLIError(f"{out} exists; pass --overwrite to replace it")
     net = _load(args)
     x, res_bal = _balance(args, net)
     v_th0 = float(args.v_th0) if args.v_th0 is not None else float(res_bal.thresholds[0])
@@ -141,7 +193,7 @@ def cmd_adjust(args) -> int:
         "encoder": args.encoder, "pixels": args.pixels, "n_calib": len(x), "seed": args.seed,
         "data": args.data, "summary": summary, "c": float(res.c),
         "scales": [float(s) for s in scales], "guarded": int(res.n_guarded),
-        "source": src.name, "source_sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
+        "source": src.name, "source_sha256": file_sha256(src),
         "tool": "l4theory adjust",
     }
     save_network(adjusted, out, overwrite=args.overwrite, provenance=provenance)
@@ -154,6 +206,182 @@ def cmd_adjust(args) -> int:
           f"mean {scales.mean():.4f}  max {scales.max():.4f}")
     print(f"  guarded (v_hat <= 0, left unadjusted): {res.n_guarded}")
     print(f"wrote {out}")
+    return 0
+
+
+# --------------------------------------------------------------------------- sweep
+
+#: ``l4theory sweep`` options and the SweepSettings fields they set.
+_SWEEP_OPTIONS = {"steps": "--steps", "alpha": "--leak", "reset": "--reset",
+                  "encoder": "--encoder", "semantics": "--semantics", "scales": "--scales",
+                  "r_s": "--r-s", "n_calib": "--n-calib", "n_select": "--n-select",
+                  "n_test": "--n-test", "seeds": "--seeds", "balance_method": "--balance",
+                  "subset_seed": "--seed", "batch_size": "--batch-size", "backend": "--backend"}
+#: Attribute of the parsed arguments where it differs from the field name.
+_ARG = {"alpha": "leak", "balance_method": "balance", "subset_seed": "seed"}
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def sweep_settings(args):
+    """The :class:`~l4theory.convert.sweep.SweepSettings` of parsed ``l4theory sweep`` args.
+
+    Raises
+    ------
+    CLIError
+        Naming the option and its value when a setting is invalid.
+    """
+    from .convert.sweep import SweepSettings
+
+    values = {"steps": args.steps, "alpha": args.leak, "reset": args.reset,
+              "encoder": args.encoder, "semantics": args.semantics,
+              "scales": args.scales, "r_s": args.r_s, "n_calib": args.n_calib,
+              "n_select": args.n_select, "n_test": None if args.n_test == 0 else args.n_test,
+              "seeds": args.seeds, "balance_method": args.balance, "subset_seed": args.seed,
+              "batch_size": args.batch_size, "backend": args.backend}
+    for name in ("scales", "r_s"):
+        try:
+            values[name] = _floats(values[name])
+        except ValueError as exc:
+            raise CLIError(f"{_SWEEP_OPTIONS[name]}: {exc}") from None
+    _need(args.seeds >= 1, "--seeds", args.seeds, "must be >= 1 (the number of seeds)")
+    values["seeds"] = list(range(args.seeds))
+    for name, value in values.items():  # one field at a time: the error names its option
+        try:
+            SweepSettings(**{name: value})
+        except ValueError as exc:
+            raise CLIError(f"{_SWEEP_OPTIONS[name]} {getattr(args, _ARG.get(name, name))!r}: "
+                           f"{exc}") from None
+    return SweepSettings(**values)
+
+
+def _check_sweep(args) -> None:
+    from .convert.tasks import check_dist_options
+
+    _check_model(args)
+    sweep_settings(args)
+    if args.output is not None:
+        _need(not Path(args.output).exists(), "-o", args.output, "exists; choose another name")
+    _need(args.block_size is None or args.block_size >= 1, "--block-size", args.block_size,
+          "must be >= 1")
+    try:
+        check_dist_options(args.workers, args.scheduler)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def add_sweep_parser(subparsers) -> None:
+    """Add the ``sweep`` subcommand to the ``l4theory`` argument parser.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The object returned by ``parser.add_subparsers()``.
+    """
+    from .convert.sweep import _BACKENDS, _ENCODERS, SEMANTICS
+
+    sp = subparsers.add_parser(
+        "sweep", help="threshold-scale x r_s sweep: select on training data, test with CIs",
+        description="Balance thresholds on training images, select the best threshold scale "
+                    "(baseline) and the best (r_s, scale) of the L4-adjusted network on a "
+                    "held-out part of the training set, then evaluate both on the test set "
+                    "with several input spike seeds; prints accuracies with 95%% CIs and the "
+                    "paired difference, and writes a JSON file with provenance. Results do "
+                    "not depend on --block-size or --workers.")
+    sp.add_argument("model", metavar="MODEL", help="weights file (.safetensors, .npz, .onnx)")
+    sp.add_argument("--spec", help="layer spec JSON for safetensors/npz without one")
+    sp.add_argument("--data", default="fashion-mnist",
+                    help="'fashion-mnist', a folder of IDX files, 'mnist:FOLDER' or "
+                         "'cifar10:FOLDER' (default: fashion-mnist)")
+    sp.add_argument("--pixels", choices=["signed", "unit"], default="signed",
+                    help="pixel scaling (default: signed = [-1, 1])")
+    sp.add_argument("--leak", type=float, default=1.0,
+                    help="leak factor alpha per step in (0, 1]; 1 = IF (default 1)")
+    sp.add_argument("--reset", choices=["soft", "hard"], default="soft")
+    sp.add_argument("--semantics", choices=list(SEMANTICS), default="project",
+                    help="simulator semantics: project (fire in the same step) or rathi "
+                         "(the paper's code: one step of delay per layer) (default project)")
+    sp.add_argument("--steps", type=int, default=75, help="time steps T (default 75)")
+    sp.add_argument("--encoder", choices=list(_ENCODERS), default="signed")
+    sp.add_argument("--scales", default="0.6,0.8,1.0",
+                    help="threshold scales, comma-separated (default 0.6,0.8,1.0)")
+    sp.add_argument("--r-s", dest="r_s", default="0.5,1,2,4",
+                    help="r_s values, comma-separated (default 0.5,1,2,4)")
+    sp.add_argument("--balance", choices=["max", "percentile", "spike"], default="max")
+    sp.add_argument("--n-calib", type=int, default=500)
+    sp.add_argument("--n-select", type=int, default=200)
+    sp.add_argument("--n-test", type=int, default=1000, help="test subset size (0 = all)")
+    sp.add_argument("--seeds", type=int, default=3, help="input spike seeds on the test set")
+    sp.add_argument("--seed", type=int, default=0, help="seed of the subset draws")
+    sp.add_argument("--batch-size", type=int, default=64)
+    sp.add_argument("--backend", choices=list(_BACKENDS), default="numpy",
+                    help="linear-algebra backend (torch: PyTorch CPU convolutions)")
+    add_dist_arguments(sp)
+    sp.add_argument("-o", "--output", help="JSON results file (must not exist)")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sp.set_defaults(func=cmd_sweep, check=_check_sweep)
+
+
+def add_dist_arguments(sp) -> None:
+    """``--workers``, ``--scheduler``, ``--block-size``, ``--cache`` (shared with validation)."""
+    sp.add_argument("--workers", type=int, default=None,
+                    help="run on a Dask LocalCluster of N processes (needs the 'dist' extra; "
+                         "default: serial, no Dask)")
+    sp.add_argument("--scheduler", default=None,
+                    help="run on an existing Dask scheduler at this address")
+    sp.add_argument("--block-size", type=int, default=None, dest="block_size",
+                    help="images per task (default: a whole subset per task serially, "
+                         f"{DIST_BLOCK} with --workers/--scheduler)")
+    sp.add_argument("--cache", default=None,
+                    help="folder of the resumable task cache (finished simulations are "
+                         "not recomputed)")
+
+
+#: Default images per task on Dask: at least the batch size, and about 0.5 s of work per
+#: task for the MLP at T = 75, so that the per-task overhead stays under 5% (docs/conversion.md).
+DIST_BLOCK = 256
+
+
+def block_size(args) -> int | None:
+    """``--block-size``, or the Dask default when running distributed."""
+    if args.block_size is not None:
+        return args.block_size
+    return DIST_BLOCK if (args.workers is not None or args.scheduler is not None) else None
+
+
+def cmd_sweep(args) -> int:
+    """Handler of ``l4theory sweep``; returns the exit status."""
+    from .convert.sweep import sweep_model, write_json
+
+    settings = sweep_settings(args)
+    (res,), prov, _ = sweep_model(
+        args.model, settings, data=args.data, pixels=args.pixels, spec=args.spec,
+        block_size=block_size(args), workers=args.workers, scheduler=args.scheduler,
+        cache=args.cache, progress=None if args.no_progress else "sweep")
+    s = res.summary()
+
+    def pct(d):
+        return f"{100 * d['mean']:.2f}% [{100 * d['lo']:.2f}, {100 * d['hi']:.2f}]"
+
+    print(f"ANN accuracy (test subset, {res.params['n_test']} images): "
+          f"{100 * res.ann_accuracy:.2f}%")
+    print(f"baseline  (scale {res.best_scale_baseline:g}): {pct(s['baseline'])}")
+    print(f"adjusted  (scale {res.best_scale_adjusted:g}, r_s {res.best_r_s:g}): "
+          f"{pct(s['adjusted'])}")
+    print(f"difference adjusted - baseline: {100 * s['difference']['mean']:+.2f} points "
+          f"[{100 * s['difference']['lo']:+.2f}, {100 * s['difference']['hi']:+.2f}]; "
+          f"gap {100 * s['gap']:.2f} points, recovered {s['recovered']:.2f}")
+    if args.output is not None:
+        out = Path(args.output)
+        if out.exists():
+            raise CLIError(f"{out} exists; choose another name")
+        write_json(out, {**res.to_json(), "provenance": prov})
+        print(f"wrote {out}")
     return 0
 
 
@@ -203,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "min/mean/max of the L2 and L4 norms of each output "
                                     "neuron's weights.")
     model_args(sp)
-    sp.set_defaults(func=cmd_inspect)
+    sp.set_defaults(func=cmd_inspect, check=_check_model)
 
     sp = sub.add_parser("accuracy", help="ANN accuracy with the NumPy forward pass",
                         description="ANN accuracy of MODEL on a dataset split.")
@@ -211,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(sp)
     sp.add_argument("--split", choices=["train", "test"], default="test")
     sp.add_argument("-n", type=int, default=None, help="random subset of this many samples")
-    sp.set_defaults(func=cmd_accuracy)
+    sp.set_defaults(func=cmd_accuracy, check=_check_accuracy)
 
     sp = sub.add_parser("balance", help="per-layer firing thresholds from training data",
                         description="Threshold balancing on a calibration batch from the "
@@ -221,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(sp)
     balance_args(sp)
     sp.add_argument("--json", help="also write the result to this (new) JSON file")
-    sp.set_defaults(func=cmd_balance)
+    sp.set_defaults(func=cmd_balance, check=_check_balance)
 
     sp = sub.add_parser("adjust", help="apply the L4 adjustment to the first layer",
                         description="Balance the thresholds, then apply the L4 adjustment "
@@ -242,9 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--strict", action="store_true",
                     help="fail if any neuron has v_hat <= 0 instead of leaving it unadjusted")
     sp.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    sp.set_defaults(func=cmd_adjust)
-
-    from .convert.sweep import add_sweep_parser
+    sp.set_defaults(func=cmd_adjust, check=_check_adjust)
 
     add_sweep_parser(sub)
     return p
@@ -255,6 +481,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        args.check(args)
         return args.func(args)
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         sys.stdout = None

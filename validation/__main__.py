@@ -1,4 +1,11 @@
-"""Command line: ``python -m validation run all [--quick|--full]``, ``run NAME ...``, ``conversion [--quick]``."""
+"""Command line: ``python -m validation run all [--quick|--full]``, ``run NAME ...``, ``conversion [--quick]``.
+
+``run`` and ``conversion`` take ``--workers N`` (a Dask LocalCluster of N processes) or
+``--scheduler ADDRESS`` (an existing Dask cluster); without them nothing imports Dask.
+``run`` distributes whole studies (each is seeded on its own, so the numbers do not
+change); ``conversion`` distributes blocks of images (see :mod:`validation.conversion`).
+Bad options fail before any computation with one line on stderr and status 2.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,34 @@ import argparse
 import sys
 
 
+def _run_distributed(names, size, out_dir, workers, scheduler) -> dict:
+    """Run each study as one Dask task; write the summary of all of them."""
+    from pathlib import Path
+
+    from l4theory.convert.tasks import dask_client
+
+    from .paths import RESULTS_DIR
+    from .studies import STUDIES, run_studies, summary_table
+
+    names = list(STUDIES) if "all" in names else list(names)
+    for n in names:
+        if n not in STUDIES:
+            raise ValueError(f"unknown study {n!r}; choose from {sorted(STUDIES)} or 'all'")
+    with dask_client(workers, scheduler) as client:
+        futures = [client.submit(run_studies, [n], size, out_dir=out_dir, verbose=False,
+                                 pure=False, key=f"study-{n}-{size}") for n in names]
+        results = {}
+        for fut in futures:
+            results.update(fut.result())
+    summary = summary_table(results)
+    out = Path(out_dir) if out_dir is not None else RESULTS_DIR
+    (out / f"summary_{size}.md").write_text(summary)
+    print(summary)
+    return results
+
+
 def main(argv=None) -> int:
-    """Entry point; returns the exit status (1 when any check fails)."""
+    """Entry point; returns the exit status (1 when any check fails, 2 on a bad option)."""
     from .studies import STUDIES, run_studies
 
     parser = argparse.ArgumentParser(prog="python -m validation", description=__doc__)
@@ -18,12 +51,31 @@ def main(argv=None) -> int:
     size.add_argument("--quick", dest="size", action="store_const", const="quick")
     size.add_argument("--full", dest="size", action="store_const", const="full")
     run.add_argument("--out", default=None, help="output folder (default results/validation)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="run the studies on a Dask LocalCluster of N processes")
+    run.add_argument("--scheduler", default=None, help="run on the Dask scheduler at ADDRESS")
     sub.add_parser("list", help="list the studies")
     from .conversion import add_arguments as conversion_arguments
 
     conversion_arguments(sub.add_parser(
         "conversion", help="Figs. 6-8 protocol: baseline vs L4 on Fashion-MNIST"))
     args = parser.parse_args(argv)
+    try:
+        if args.cmd == "conversion":
+            from .conversion import check_arguments
+
+            check_arguments(args)
+        elif args.cmd == "run":
+            from l4theory.convert.tasks import check_dist_options
+
+            check_dist_options(args.workers, args.scheduler)
+            unknown = [n for n in args.names if n != "all" and n not in STUDIES]
+            if unknown:
+                raise ValueError(f"unknown study {unknown[0]!r}; choose from "
+                                 f"{sorted(STUDIES)} or 'all'")
+    except (ValueError, ImportError) as exc:
+        print(f"python -m validation {args.cmd}: error: {exc}", file=sys.stderr)
+        return 2
     if args.cmd == "conversion":
         from .conversion import handle
 
@@ -32,7 +84,11 @@ def main(argv=None) -> int:
         for name, fn in STUDIES.items():
             print(f"{name:14s} {fn.__doc__.splitlines()[0]}")
         return 0
-    results = run_studies(args.names, args.size or "full", out_dir=args.out)
+    if args.workers is not None or args.scheduler is not None:
+        results = _run_distributed(args.names, args.size or "full", args.out, args.workers,
+                                   args.scheduler)
+    else:
+        results = run_studies(args.names, args.size or "full", out_dir=args.out)
     return 1 if any(r["failed"] for r in results.values()) else 0
 
 

@@ -13,7 +13,12 @@ input encoder (Rathi et al. 2020), membrane readout, T = 75 as for the paper's V
 
 Outputs (``results/conversion/``): ``conversion_<mode>.json`` (everything, with
 provenance), ``conversion_<mode>.md`` (the table), ``conversion_<mode>.npz`` (per-image
-correctness and curves) and, through :mod:`figures.fig_conversion`, the grouped bar figure.
+correctness and curves), and the first-layer membrane diagnostics
+(:mod:`validation.diagnostics`); ``python -m figures conversion diagnostics`` draws them.
+Finished simulations are cached in ``results/conversion/tasks/`` (``--no-cache`` to skip):
+a run started again recomputes only what is missing. ``--workers N`` runs the simulations
+on a Dask LocalCluster (``--scheduler ADDRESS``: an existing cluster); the numbers are
+the same for any ``--workers`` and ``--block-size``.
 
 Sizes (chosen so that ``--quick`` runs in a few minutes and the full protocol in under an
 hour on 2 cores; see ``docs/simulation.md`` for the measured times):
@@ -25,12 +30,7 @@ hour on 2 cores; see ``docs/simulation.md`` for the measured times):
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import platform
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -48,39 +48,48 @@ MIN_GAP = 0.005
 CONFIGS = {
     "quick": {"model": "fmnist_mlp", "steps": 75, "scales": [0.6, 0.8, 1.0],
               "r_s": [0.5, 2.0], "n_calib": 200, "n_select": 200, "n_test": 500,
-              "seeds": [0, 1], "balance": "max", "batch_size": 128},
+              "seeds": [0, 1], "balance": "max", "batch_size": 128, "semantics": "project"},
     "full": {"model": "fmnist_vgg5", "steps": 75, "scales": [0.4, 0.6, 0.8, 1.0],
              "r_s": [0.5, 2.0], "n_calib": 200, "n_select": 128, "n_test": 512,
-             "seeds": [0, 1], "balance": "max", "batch_size": 32},
+             "seeds": [0, 1], "balance": "max", "batch_size": 32, "semantics": "project"},
 }
 
 
-def _git_rev() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=REPO_ROOT, timeout=10)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):  # pragma: no cover
-        return None
+def protocol_settings(cfg: dict, settings=None) -> list:
+    """One :class:`~l4theory.convert.sweep.SweepSettings` per ``(alpha, reset)`` setting.
+
+    Parameters
+    ----------
+    cfg : dict
+        A protocol config (an entry of :data:`CONFIGS`, possibly overridden).
+    settings : sequence of (alpha, reset), optional
+        Default: every reset with every leak of :data:`ALPHAS`.
+    """
+    from l4theory.convert.sweep import SweepSettings
+
+    pairs = list(settings) if settings is not None else [(a, r) for r in RESETS for a in ALPHAS]
+    return [SweepSettings(steps=cfg["steps"], alpha=alpha, reset=reset, encoder="signed",
+                          semantics=cfg.get("semantics", "project"), scales=cfg["scales"],
+                          r_s=cfg["r_s"], n_calib=cfg["n_calib"], n_select=cfg["n_select"],
+                          n_test=cfg["n_test"], seeds=cfg["seeds"],
+                          balance_method=cfg["balance"], batch_size=cfg["batch_size"],
+                          backend=cfg.get("backend", "numpy"), method=cfg.get("method", "l4"))
+            for alpha, reset in pairs]
 
 
-def _load(cfg):
-    from l4theory.convert import datasets
-    from l4theory.convert.io import load_network
-
-    path = REPO_ROOT / "models" / f"{cfg['model']}.safetensors"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing (train it with models/train.py)")
-    net = load_network(path)
-    tr = datasets.load_fashion_mnist("train")
-    te = datasets.load_fashion_mnist("test")
-    train = (datasets.normalize(tr.images), tr.labels.astype(np.int64))
-    test = (datasets.normalize(te.images), te.labels.astype(np.int64))
-    return path, net, train, test
+def _row(s, res) -> dict:
+    return {"alpha": s.alpha, "reset": s.reset, **res.summary(),
+            "select_baseline": res.select_baseline.tolist(),
+            "select_adjusted": res.select_adjusted.tolist(),
+            "spike_rates_baseline": res.spike_rates_baseline.tolist(),
+            "spike_rates_adjusted": res.spike_rates_adjusted.tolist(),
+            "thresholds": res.thresholds.tolist(),
+            "time_s": res.params["time_select_s"] + res.params["time_test_s"]}
 
 
 def run(mode: str = "quick", *, out_dir=None, overrides=None, settings=None,
-        progress: bool = True) -> dict:
+        progress: bool = True, workers: int | None = None, scheduler: str | None = None,
+        block_size: int | None = None, cache: bool = True) -> dict:
     """Run the protocol and write the table, JSON and npz.
 
     Parameters
@@ -94,75 +103,47 @@ def run(mode: str = "quick", *, out_dir=None, overrides=None, settings=None,
         Subset of the 10 settings (default all).
     progress : bool
         Show a progress bar on stderr.
+    workers, scheduler : optional
+        Run the simulations on Dask: a LocalCluster of ``workers`` processes, or the
+        scheduler at this address (default: serially, without Dask).
+    block_size : int, optional
+        Images per simulation task (default: a whole subset per task).
+    cache : bool
+        Keep finished simulations in ``<out_dir>/tasks/`` and reuse them.
 
     Returns
     -------
     dict
         The JSON document written (``rows``: one per setting, with the summary).
     """
-    from l4theory.convert.sweep import sweep
+    from l4theory.convert.sweep import sweep_model, write_json
 
     if mode not in CONFIGS:
         raise ValueError(f"mode must be one of {sorted(CONFIGS)}, got {mode!r}")
     cfg = {**CONFIGS[mode], **(overrides or {})}
-    settings = list(settings) if settings is not None else [(a, r) for r in RESETS
-                                                            for a in ALPHAS]
+    plist = protocol_settings(cfg, settings)
     out_dir = Path(out_dir) if out_dir is not None else RESULTS_DIR
+    path = REPO_ROOT / "models" / f"{cfg['model']}.safetensors"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing (train it with models/train.py)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    path, net, train, test = _load(cfg)
-    per_setting = (cfg["n_select"] * len(cfg["scales"]) * (1 + len(cfg["r_s"]))
-                   + 2 * cfg["n_test"] * len(cfg["seeds"]))
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=per_setting * len(settings), unit="img", desc=f"conversion {mode}",
-                   file=sys.stderr)
-    t0 = time.perf_counter()
+    results, prov, elapsed = sweep_model(
+        path, plist, block_size=block_size, workers=workers, scheduler=scheduler,
+        cache=out_dir / "tasks" if cache else None,
+        progress=f"conversion {mode}" if progress else None,
+        tool="python -m validation conversion")
     rows, arrays = [], {}
-    try:
-        for alpha, reset in settings:
-            res = sweep(net, train, test, steps=cfg["steps"], alpha=alpha, reset=reset,
-                        encoder="signed", scales=cfg["scales"], r_s=cfg["r_s"],
-                        n_calib=cfg["n_calib"], n_select=cfg["n_select"],
-                        n_test=cfg["n_test"], seeds=cfg["seeds"],
-                        balance_method=cfg["balance"], batch_size=cfg["batch_size"],
-                        progress=bar.update if bar else None,
-                        backend=cfg.get("backend", "numpy"),
-                        method=cfg.get("method", "l4"))
-            s = res.summary()
-            tag = f"a{alpha:g}_{reset}"
-            arrays[f"{tag}_test_baseline"] = res.test_baseline
-            arrays[f"{tag}_test_adjusted"] = res.test_adjusted
-            arrays[f"{tag}_curve_baseline"] = res.curve_baseline
-            arrays[f"{tag}_curve_adjusted"] = res.curve_adjusted
-            arrays[f"{tag}_select_baseline"] = res.select_baseline
-            arrays[f"{tag}_select_adjusted"] = res.select_adjusted
-            rows.append({"alpha": alpha, "reset": reset, **s,
-                         "select_baseline": res.select_baseline.tolist(),
-                         "select_adjusted": res.select_adjusted.tolist(),
-                         "spike_rates_baseline": res.spike_rates_baseline.tolist(),
-                         "spike_rates_adjusted": res.spike_rates_adjusted.tolist(),
-                         "thresholds": res.thresholds.tolist(),
-                         "time_s": res.params["time_select_s"] + res.params["time_test_s"]})
-    finally:
-        if bar is not None:
-            bar.close()
-    elapsed = time.perf_counter() - t0
-    import numba
-
-    doc = {
-        "mode": mode, "config": cfg, "rows": rows, "elapsed_s": elapsed,
-        "encoder": "signed", "readout": "membrane",
-        "provenance": {"model": path.name,
-                       "model_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                       "git_revision": _git_rev(), "python": sys.version.split()[0],
-                       "numpy": np.__version__, "numba": numba.__version__,
-                       "platform": platform.platform(), "dataset": "Fashion-MNIST",
-                       "tool": "python -m validation conversion"},
-    }
+    for s, res in zip(plist, results, strict=True):
+        tag = f"a{s.alpha:g}_{s.reset}"
+        for name in ("test_baseline", "test_adjusted", "curve_baseline", "curve_adjusted",
+                     "select_baseline", "select_adjusted"):
+            arrays[f"{tag}_{name}"] = getattr(res, name)
+        rows.append(_row(s, res))
+    doc = {"mode": mode, "config": cfg, "rows": rows, "elapsed_s": elapsed,
+           "encoder": "signed", "readout": "membrane",
+           "provenance": {**prov, "dataset": "Fashion-MNIST"}}
     stem = result_stem(mode, cfg.get("method", "l4"))
-    (out_dir / f"{stem}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    write_json(out_dir / f"{stem}.json", doc)
     np.savez_compressed(out_dir / f"{stem}.npz", **arrays)
     (out_dir / f"{stem}.md").write_text(table_markdown(doc) + "\n")
     return doc
@@ -206,11 +187,17 @@ def table_markdown(doc: dict) -> str:
 
 
 def main(argv=None) -> int:
-    """Command line; returns the exit status."""
+    """Command line; returns the exit status (2 on a bad option, printed as one line)."""
     p = argparse.ArgumentParser(prog="python -m validation conversion",
                                 description=__doc__.split("\n\n")[0])
     add_arguments(p)
-    return handle(p.parse_args(argv))
+    args = p.parse_args(argv)
+    try:
+        check_arguments(args)
+    except (ValueError, ImportError) as exc:
+        print(f"{p.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    return handle(args)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -226,14 +213,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="simulator linear-algebra backend (default numpy)")
     p.add_argument("--method", choices=["l4", "exact"], default=None,
                    help="spread measure of the adjustment (default l4, the paper's)")
-    p.add_argument("--no-figure", action="store_true", help="skip the bar figure")
+    p.add_argument("--semantics", choices=["project", "rathi"], default=None,
+                   help="simulator semantics (default project)")
+    p.add_argument("--settings", default=None,
+                   help="only these ALPHA:RESET settings, comma-separated (e.g. 1:soft,0.85:hard)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="run on a Dask LocalCluster of N processes (needs the 'dist' extra)")
+    p.add_argument("--scheduler", default=None, help="run on the Dask scheduler at ADDRESS")
+    p.add_argument("--block-size", type=int, default=None, dest="block_size",
+                   help="images per task (default: a subset per task serially, "
+                        "256 on Dask); results do not depend on it")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not reuse or store finished simulations (OUT/tasks/)")
     p.add_argument("--no-diagnostics", action="store_true",
                    help="skip the per-neuron membrane diagnostics of the first layer")
     p.add_argument("--no-progress", action="store_true")
 
 
-def handle(args) -> int:
-    """Run the protocol for parsed ``args``; print the table; returns 0."""
+def _pairs(text: str | None):
+    if text is None:
+        return None
+    out = []
+    for item in text.split(","):
+        alpha, _, reset = item.strip().partition(":")
+        try:
+            out.append((float(alpha), reset))
+        except ValueError:
+            raise ValueError(f"--settings {text!r}: expected ALPHA:RESET items, got "
+                             f"{item!r}") from None
+    return out
+
+
+def check_arguments(args) -> dict:
+    """Validate parsed options before anything is loaded; the keyword arguments of :func:`run`.
+
+    Raises ``ValueError`` naming the option (or ``ImportError`` naming the ``dist`` extra).
+    """
+    from l4theory.cli import DIST_BLOCK
+    from l4theory.convert.tasks import check_dist_options
+
     mode = "quick" if args.quick else "full"
     over = {}
     if args.n_test is not None:
@@ -248,7 +266,37 @@ def handle(args) -> int:
         over["backend"] = args.backend
     if args.method is not None:
         over["method"] = args.method
-    doc = run(mode, out_dir=args.out, overrides=over, progress=not args.no_progress)
+    if args.semantics is not None:
+        over["semantics"] = args.semantics
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    pairs = _pairs(args.settings)
+    options = {"n_test": "--n-test", "n_select": "--n-select", "seeds": "--seeds",
+               "alpha": "--settings", "reset": "--settings", "semantics": "--semantics"}
+    try:
+        protocol_settings({**CONFIGS[mode], **over}, pairs)
+    except ValueError as exc:
+        field = str(exc).split()[0]
+        raise ValueError(f"{options.get(field, field)}: {exc}") from None
+    model = REPO_ROOT / "models" / f"{over.get('model', CONFIGS[mode]['model'])}.safetensors"
+    if not model.is_file():
+        raise ValueError(f"--model: {model} is missing (train it with models/train.py)")
+    if args.block_size is not None and args.block_size < 1:
+        raise ValueError(f"--block-size must be >= 1, got {args.block_size}")
+    check_dist_options(args.workers, args.scheduler)
+    block = args.block_size
+    if block is None and (args.workers is not None or args.scheduler is not None):
+        block = DIST_BLOCK
+    return {"mode": mode, "out_dir": args.out, "overrides": over, "settings": pairs,
+            "progress": not args.no_progress, "workers": args.workers,
+            "scheduler": args.scheduler, "block_size": block, "cache": not args.no_cache}
+
+
+def handle(args) -> int:
+    """Run the protocol for parsed ``args``; print the table; returns 0."""
+    kw = check_arguments(args)
+    mode, over = kw.pop("mode"), kw["overrides"]
+    doc = run(mode, **kw)
     print(table_markdown(doc))
     if not args.no_diagnostics:
         from .diagnostics import run as run_diagnostics

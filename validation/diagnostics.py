@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from l4theory._provenance import file_sha256, record
+
 from .paths import REPO_ROOT
-from .studies import _git_revision, _versions
 
 __all__ = ["DIAGNOSTICS_DIR", "POINT_KEYS", "paths", "run"]
 
@@ -75,15 +76,10 @@ def run(model: str = "fmnist_mlp", *, out_dir=None, n_images: int = 3, n_trials:
     doc = {k: v for k, v in d.items() if np.isscalar(v)}
     doc.update(model=model, params=d["params"], n_neurons=int(n), n_points=int(idx.size),
                seconds=time.perf_counter() - t0,
-               provenance={"git_revision": _git_revision(), "versions": _versions(),
-                           "model_sha256": _sha256(path),
-                           "tool": "python -m validation conversion (diagnostics)"})
+               provenance={**record("python -m validation conversion (diagnostics)",
+                                    files=[path], path=REPO_ROOT),
+                           "model_sha256": file_sha256(path)})
     js.write_text(json.dumps(doc, indent=1) + "\n")
     doc["files"] = [str(npz), str(js)]
     return doc
 
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -14,9 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
-import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import Callable
@@ -297,26 +294,15 @@ STUDIES: dict[str, Callable] = {
 
 # ------------------------------------------------------------------------------ running
 def _git_revision():
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "validation", "l4theory"],
-                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10,
-                               check=True).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    from l4theory._provenance import git_revision
+
+    return git_revision(REPO_ROOT, ("validation", "l4theory")) or "unknown"
 
 
 def _versions():
-    import numba
-    import scipy
+    from l4theory._provenance import versions
 
-    import l4theory
-    return {"python": sys.version.split()[0], "numpy": np.__version__,
-            "scipy": scipy.__version__, "numba": numba.__version__,
-            "l4theory": l4theory.__version__, "platform": platform.platform(),
-            "numba_threads": numba.get_num_threads()}
+    return versions()
 
 
 def _judge(rows):

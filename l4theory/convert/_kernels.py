@@ -197,12 +197,19 @@ def encode_block_numpy(x, out, seed, samples, t0, code) -> None:
 
 
 @_pjit
-def if_scan(cur, v, spk, counts, v_th, alpha, hard):
+def if_scan(cur, v, spk, counts, v_th, alpha, hard, rathi=False):
     """Integrate-and-fire update over ``Tc`` steps, in place.
 
-    For every step ``t`` and neuron ``i``: ``x = alpha * v[i] + cur[t, i]``; a spike
-    ``s = (x >= v_th)``; where it fires, soft reset ``x - v_th``, hard reset ``0``;
-    ``v[i] = x``, ``spk[t, i] = s``, ``counts[i] += s``.
+    ``rathi=False`` (the project's semantics), for every step ``t`` and neuron ``i``:
+    ``x = alpha * v[i] + cur[t, i]``; a spike ``s = (x >= v_th)``; where it fires, soft
+    reset ``x - v_th``, hard reset ``0``; ``v[i] = x``.
+
+    ``rathi=True`` (Rathi et al.'s code): the spike comes from the previous membrane,
+    ``s = (v[i] > v_th)`` (strict); soft ``v[i] = (alpha * v[i] + cur[t, i]) - v_th * s``,
+    hard ``v[i] = (1 - s) * alpha * v[i] + cur[t, i]`` (the reset is applied with the
+    update, not leaked).
+
+    In both, ``spk[t, i] = s`` and ``counts[i] += s``.
 
     Parameters
     ----------
@@ -220,46 +227,216 @@ def if_scan(cur, v, spk, counts, v_th, alpha, hard):
         Leak factor per step in (0, 1].
     hard : bool
         Hard reset (to 0) instead of soft (subtract ``v_th``).
+    rathi : bool
+        Rathi et al.'s semantics instead of the project's.
     """
     tc, m = cur.shape
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
     nch = (m + CHUNK - 1) // CHUNK
     for c in prange(nch):
         lo = c * CHUNK
         hi = min(m, lo + CHUNK)
-        vv = v[lo:hi]
-        cc = counts[lo:hi]
-        n = hi - lo
         for t in range(tc):
-            it = cur[t, lo:hi]
-            st = spk[t, lo:hi]
-            if hard:
-                for i in range(n):
-                    x = alpha * vv[i] + it[i]
-                    fire = x >= v_th
-                    vv[i] = zero if fire else x
-                    s = one if fire else zero
-                    st[i] = s
-                    cc[i] += s
-            else:
-                for i in range(n):
-                    x = alpha * vv[i] + it[i]
-                    fire = x >= v_th
-                    vv[i] = x - v_th if fire else x
-                    s = one if fire else zero
-                    st[i] = s
-                    cc[i] += s
+            _if_step(cur[t, lo:hi], v[lo:hi], spk[t, lo:hi], counts[lo:hi], v_th, alpha,
+                     hard, rathi)
 
 
-def if_scan_numpy(cur, v, spk, counts, v_th, alpha, hard) -> None:
+@_jit
+def _if_step(it, vv, st, cc, v_th, alpha, hard, rathi):
+    """One step of :func:`if_scan` over a chunk of neurons (1-D loops that vectorise)."""
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    n = it.shape[0]
+    if rathi:
+        if hard:
+            for i in range(n):
+                fire = vv[i] > v_th
+                vv[i] = (it[i] if fire else alpha * vv[i] + it[i])
+                s = one if fire else zero
+                st[i] = s
+                cc[i] += s
+        else:
+            for i in range(n):
+                fire = vv[i] > v_th
+                x = alpha * vv[i] + it[i]
+                vv[i] = x - v_th if fire else x
+                s = one if fire else zero
+                st[i] = s
+                cc[i] += s
+    elif hard:
+        for i in range(n):
+            x = alpha * vv[i] + it[i]
+            fire = x >= v_th
+            vv[i] = zero if fire else x
+            s = one if fire else zero
+            st[i] = s
+            cc[i] += s
+    else:
+        for i in range(n):
+            x = alpha * vv[i] + it[i]
+            fire = x >= v_th
+            vv[i] = x - v_th if fire else x
+            s = one if fire else zero
+            st[i] = s
+            cc[i] += s
+
+
+def if_scan_numpy(cur, v, spk, counts, v_th, alpha, hard, rathi=False) -> None:
     """NumPy twin of :func:`if_scan` (float32, same operation order)."""
     v_th = np.float32(v_th)
     alpha = np.float32(alpha)
     for t in range(cur.shape[0]):
-        x = alpha * v + cur[t]
-        fire = x >= v_th
-        v[...] = np.where(fire, np.float32(0.0) if hard else x - v_th, x)
+        if rathi:
+            fire = v > v_th
+            x = alpha * v + cur[t]
+            if hard:
+                v[...] = np.where(fire, cur[t], x)
+            else:
+                v[...] = np.where(fire, x - v_th, x)
+        else:
+            x = alpha * v + cur[t]
+            fire = x >= v_th
+            v[...] = np.where(fire, np.float32(0.0) if hard else x - v_th, x)
         s = fire.astype(np.float32)
         spk[t] = s
         counts += s
+
+
+# --------------------------------------------------------------------------- event conv
+
+
+@_pjit
+def _compress(h, idx, val, cnt):
+    """Nonzero channels of every pixel of ``h`` (R, H, W, C): indices, values, count."""
+    rr, hh, ww, cc = h.shape
+    for r in prange(rr):
+        for y in range(hh):
+            for x in range(ww):
+                row = h[r, y, x]
+                ir = idx[r, y, x]
+                vr = val[r, y, x]
+                k = 0
+                for c in range(cc):
+                    v = row[c]
+                    if v != 0.0:
+                        ir[k] = c
+                        vr[k] = v
+                        k += 1
+                cnt[r, y, x] = k
+
+
+@_jit
+def _gather(idx, val, cnt, r, oy, ox, sh, sw, pt, pl, kh, kw, cc, rows, vals):
+    """Events of output pixel ``(r, oy, ox)`` in (ky, kx, c) order: weight rows, values."""
+    hh, ww = cnt.shape[1], cnt.shape[2]
+    n = 0
+    for ky in range(kh):
+        iy = oy * sh + ky - pt
+        if iy < 0 or iy >= hh:
+            continue
+        for kx in range(kw):
+            ix = ox * sw + kx - pl
+            if ix < 0 or ix >= ww:
+                continue
+            base = (ky * kw + kx) * cc
+            ir = idx[r, iy, ix]
+            vr = val[r, iy, ix]
+            for e in range(cnt[r, iy, ix]):
+                rows[n] = base + ir[e]
+                vals[n] = vr[e]
+                n += 1
+    return n
+
+
+@_jit
+def _accumulate(acc, w2, rows, vals, n):
+    """``acc += vals[e] * w2[rows[e]]`` for ``e = 0 .. n-1``, in that order.
+
+    Four events per pass over ``acc`` (one load and one store of ``acc`` per four weight
+    rows); the additions stay in sequence, ``(((a + v0 w0) + v1 w1) + v2 w2) + v3 w3``, so
+    the result is that of the plain sequential loop, bit for bit.
+    """
+    co = acc.shape[0]
+    e = 0
+    while e + 4 <= n:
+        w0, w1, w2_, w3 = w2[rows[e]], w2[rows[e + 1]], w2[rows[e + 2]], w2[rows[e + 3]]
+        v0, v1, v2, v3 = vals[e], vals[e + 1], vals[e + 2], vals[e + 3]
+        for j in range(co):
+            acc[j] = (((acc[j] + v0 * w0[j]) + v1 * w1[j]) + v2 * w2_[j]) + v3 * w3[j]
+        e += 4
+    while e < n:
+        w0 = w2[rows[e]]
+        v0 = vals[e]
+        for j in range(co):
+            acc[j] = acc[j] + v0 * w0[j]
+        e += 1
+
+
+@_pjit
+def conv_events(h, wt, bias, stride, pads, out):
+    """Event-driven 2-D convolution, channels-last, in place into ``out``.
+
+    Every nonzero input value ``v`` at ``(r, iy, ix, c)`` adds ``v * wt[ky, kx, c, :]``
+    (contiguous over output channels) to the output pixels it drives. Per output pixel the
+    events are summed in float32 in the fixed order ``(ky, kx, c)`` ascending, starting
+    from 0, and the bias is added last: the result does not depend on the thread count
+    and equals :func:`conv_events_numpy` bit for bit. Parallel over (row, output line).
+
+    Parameters
+    ----------
+    h : numpy.ndarray, float32, shape (R, H, W, C_in)
+        Input (spikes, pooled spikes or any values; zeros are skipped).
+    wt : numpy.ndarray, float32, shape (kh, kw, C_in, C_out), C-contiguous
+    bias : numpy.ndarray, float32, shape (C_out,) or (0,) for none
+    stride : (int, int)
+    pads : (top, left) zero padding (bottom/right follow from ``out``'s shape)
+    out : numpy.ndarray, float32, shape (R, H_out, W_out, C_out)
+    """
+    rr, hh, ww, cc = h.shape
+    kh, kw, _, co = wt.shape
+    ho, wo = out.shape[1], out.shape[2]
+    idx = np.empty((rr, hh, ww, cc), np.int32)
+    val = np.empty((rr, hh, ww, cc), np.float32)
+    cnt = np.empty((rr, hh, ww), np.int32)
+    _compress(h, idx, val, cnt)
+    w2 = wt.reshape(kh * kw * cc, co)
+    sh, sw = stride
+    pt, pl = pads
+    nb = bias.shape[0]
+    for job in prange(rr * ho):
+        r = job // ho
+        oy = job % ho
+        rows = np.empty(kh * kw * cc, np.int64)
+        vals = np.empty(kh * kw * cc, np.float32)
+        for ox in range(wo):
+            n = _gather(idx, val, cnt, r, oy, ox, sh, sw, pt, pl, kh, kw, cc, rows, vals)
+            acc = out[r, oy, ox]
+            for j in range(co):
+                acc[j] = 0.0
+            _accumulate(acc, w2, rows, vals, n)
+            if nb:
+                for j in range(co):
+                    acc[j] = acc[j] + bias[j]
+
+
+def conv_events_numpy(h, wt, bias, stride, pads, out) -> None:
+    """NumPy twin of :func:`conv_events` (same order of float32 additions, bit for bit).
+
+    Loops over ``(ky, kx, c)`` ascending and adds ``v * wt[ky, kx, c]`` to every output
+    pixel at once; a zero input adds a signed zero, which leaves a sum unchanged.
+    """
+    rr, hh, ww, cc = h.shape
+    kh, kw, _, co = wt.shape
+    ho, wo = out.shape[1], out.shape[2]
+    sh, sw = stride
+    pt, pl = pads
+    hp = np.zeros((rr, max(hh + pt, (ho - 1) * sh + kh), max(ww + pl, (wo - 1) * sw + kw), cc),
+                  np.float32)
+    hp[:, pt:pt + hh, pl:pl + ww] = h
+    out[...] = 0.0
+    for ky in range(kh):
+        for kx in range(kw):
+            win = hp[:, ky:ky + sh * (ho - 1) + 1:sh, kx:kx + sw * (wo - 1) + 1:sw, :]
+            for c in range(cc):
+                out += win[..., c:c + 1] * wt[ky, kx, c]
+    if bias.shape[0]:
+        out += bias

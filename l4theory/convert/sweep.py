@@ -8,9 +8,10 @@ Protocol (:func:`sweep`):
    adjustment is the first layer's balanced threshold before any sweep scale.
 3. Baseline: simulate the unadjusted network on the selection set for every threshold
    scale (all thresholds times the scale) and keep the best scale.
-   Adjusted: for every ``r_s``, L4-adjust the first layer (:func:`l4theory.adjust_weights`),
-   simulate for every threshold scale, and keep the best ``(r_s, scale)`` pair.
-   The selection runs share one input spike stream (common random numbers).
+   Adjusted: for every ``r_s``, L4-adjust the first layer
+   (:func:`l4theory.adjust.adjusted_network`), simulate for every threshold scale, and keep
+   the best ``(r_s, scale)`` pair. The selection runs share one input spike stream
+   (common random numbers).
 4. Evaluate both chosen configurations on the *test* subset with several seeds of the
    input spike trains; each seed drives the baseline and the adjusted network with the
    same spikes, so the difference is paired.
@@ -21,15 +22,22 @@ paired difference adjusted - baseline) is ``mean +- t_{0.975, n-1} sd / sqrt(n)`
 images. It covers both the spike-train noise and the choice of test images. The spread
 between seeds (accuracy per seed) is reported too.
 
-``l4theory sweep MODEL ...`` (:func:`add_sweep_parser`) runs this from the command line.
+Shape of the code. :class:`SweepSettings` (frozen, validated) goes in; :func:`plan_sweeps`
+lists the simulations as :class:`SimTask` items (setting, phase, arm, r_s, scale, seed,
+block of images), which sizes progress bars; :func:`run_plan` runs them through
+:mod:`l4theory.convert.tasks` (in-process or on Dask, with a resumable cache) and returns
+one :class:`SweepResult` per setting. Every block gives the same per-image results, so
+the numbers do not depend on the block size or the number of workers.
+:func:`sweep_model` (load model and data, progress bar, run, provenance) is shared by
+``l4theory sweep`` and ``python -m validation conversion``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,19 +46,35 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import check_alpha, check_int
-from .balance import balance
+from ..adjust import adjusted_network
 from .network import Network
-from .simulate import ENCODERS, simulate
+from .tasks import Job, TaskCache, dask_client, execute
 
 __all__ = [
+    "SEMANTICS",
+    "SimTask",
+    "SweepPlan",
     "SweepResult",
-    "add_sweep_parser",
+    "SweepSettings",
     "adjusted_network",
     "expected_spikes",
     "mean_ci",
+    "plan_sweeps",
+    "run_plan",
     "select_best",
     "sweep",
+    "sweep_model",
+    "write_json",
 ]
+
+# The simulator's semantics, encoders and backends, spelled out so that checking settings
+# (and the command line) imports neither Numba nor SciPy; a test keeps them equal to
+# simulate's lists (SEMANTICS, theory.discrete.ENCODERS, BACKENDS).
+SEMANTICS = ("project", "rathi")
+_ENCODERS = ("signed", "bernoulli", "poisson", "constant")
+_BACKENDS = ("numpy", "torch")
+_BALANCE = ("max", "percentile", "spike")
+_METHODS = ("l4", "exact")
 
 
 def expected_spikes(x: np.ndarray, encoder: str) -> np.ndarray:
@@ -64,54 +88,220 @@ def expected_spikes(x: np.ndarray, encoder: str) -> np.ndarray:
     return spike_cumulant(1, encoder, x)
 
 
-def adjusted_network(net: Network, x_calib, v_th0: float, r_s: float, *,
-                     encoder: str = "signed", method: str = "l4", strict: bool = False):
-    """A copy of ``net`` whose first weight layer is L4-adjusted (Eqs. 6-9).
+def _choice(name, value, options):
+    if value not in options:
+        raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
+    return value
+
+
+def _floats(name, values, *, positive: bool) -> tuple:
+    try:
+        arr = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers, got {values!r}") from None
+    bad = (~np.isfinite(arr) | (arr <= 0)) if positive else (np.isnan(arr) | (arr < 0))
+    if arr.size == 0 or bad.any():
+        what = "positive finite values" if positive else "values >= 0"
+        raise ValueError(f"{name} must be {what}, got {values!r}")
+    return tuple(float(v) for v in arr)
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Settings of one sweep (validated on construction; hashable; JSON via :meth:`to_dict`).
+
+    Attributes
+    ----------
+    steps : int
+        Time steps ``T`` (>= 1).
+    alpha : float
+        Leak factor per step in (0, 1] (1 = no leak).
+    reset : {"soft", "hard"}
+    encoder : {"signed", "bernoulli", "poisson", "constant"}
+    semantics : {"project", "rathi"}
+        Simulator semantics (the project's same-step firing, or the paper code's).
+    scales : tuple of float
+        Threshold scales (every threshold is multiplied by the scale), ``> 0``.
+    r_s : tuple of float
+        Smoothing ratios of the adjustment, ``>= 0`` (``inf`` = unadjusted).
+    n_calib, n_select : int
+        Sizes of the disjoint calibration and selection subsets of the training set.
+    n_test : int or None
+        Size of the random test subset (None = the whole test set; >= 2).
+    seeds : tuple of int
+        Seeds of the test-time input spike trains (>= 1 seed; 2+ for the per-seed spread).
+    balance_method : {"max", "percentile", "spike"}
+    subset_seed : int
+        Seed of the subset draws (and of spike balancing).
+    select_seed : int
+        Spike-train seed of the selection runs.
+    batch_size : int
+        Simulator batch size (memory and speed only).
+    backend : {"numpy", "torch"}
+        Linear-algebra backend of the simulator.
+    method : {"l4", "exact"}
+        Spread measure of the adjustment's Eq. 8 (:func:`l4theory.adjust.adjust_weights`).
+    """
+
+    steps: int = 75
+    alpha: float = 1.0
+    reset: str = "soft"
+    encoder: str = "signed"
+    semantics: str = "project"
+    scales: tuple = (0.6, 0.8, 1.0)
+    r_s: tuple = (0.5, 1.0, 2.0, 4.0)
+    n_calib: int = 500
+    n_select: int = 200
+    n_test: int | None = 1000
+    seeds: tuple = (0, 1, 2)
+    balance_method: str = "max"
+    subset_seed: int = 0
+    select_seed: int = 10_000
+    batch_size: int = 64
+    backend: str = "numpy"
+    method: str = "l4"
+
+    def __post_init__(self):
+        put = object.__setattr__
+        put(self, "steps", check_int("steps", self.steps, minimum=1))
+        put(self, "alpha", check_alpha("alpha", self.alpha))
+        _choice("reset", self.reset, ("soft", "hard"))
+        _choice("encoder", self.encoder, _ENCODERS)
+        _choice("semantics", self.semantics, SEMANTICS)
+        put(self, "scales", _floats("scales", self.scales, positive=True))
+        put(self, "r_s", _floats("r_s", self.r_s, positive=False))
+        for name in ("n_calib", "n_select", "batch_size"):
+            put(self, name, check_int(name, getattr(self, name), minimum=1))
+        if self.n_test is not None:
+            put(self, "n_test", check_int("n_test", self.n_test, minimum=2))
+        seeds = tuple(check_int("seeds", s, minimum=0) for s in np.atleast_1d(self.seeds))
+        if not seeds:
+            raise ValueError(f"seeds must hold at least one seed, got {self.seeds!r}")
+        put(self, "seeds", seeds)
+        _choice("balance_method", self.balance_method, _BALANCE)
+        for name in ("subset_seed", "select_seed"):
+            put(self, name, check_int(name, getattr(self, name), minimum=0))
+        _choice("backend", self.backend, _BACKENDS)
+        _choice("method", self.method, _METHODS)
+
+    def replace(self, **changes) -> SweepSettings:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain JSON types (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    def sim_kwargs(self) -> dict:
+        """The simulator's keyword arguments these settings fix."""
+        return {"steps": self.steps, "alpha": self.alpha, "reset": self.reset,
+                "encoder": self.encoder, "semantics": self.semantics,
+                "batch_size": self.batch_size, "backend": self.backend}
+
+
+@dataclass(frozen=True)
+class SimTask:
+    """One item of a sweep plan: a simulation of a block of images.
+
+    Attributes
+    ----------
+    setting : int
+        Index of the settings in the plan.
+    phase : {"select", "test"}
+        Selection (held-out training images, ``select_seed``) or test (test subset).
+    arm : {"baseline", "adjusted"}
+    r_s, scale : int
+        Indices into the settings' ``r_s`` (-1 for the baseline) and ``scales``; -1 in a
+        test task means "the one selected" (known after the selection phase).
+    seed : int
+        Input spike seed.
+    lo, hi : int
+        Block ``[lo, hi)`` of the phase's image subset.
+    """
+
+    setting: int
+    phase: str
+    arm: str
+    r_s: int
+    scale: int
+    seed: int
+    lo: int
+    hi: int
+
+    @property
+    def n_images(self) -> int:
+        """Images in the block."""
+        return self.hi - self.lo
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """The simulations of one or more sweeps (:func:`plan_sweeps`).
+
+    Attributes
+    ----------
+    settings : tuple of SweepSettings
+    n_test : tuple of int
+        Test subset size of each setting.
+    tasks : tuple of SimTask
+        Selection tasks, then test tasks (whose ``r_s``/``scale`` are chosen later).
+    block_size : int or None
+        Images per task (None = the whole subset).
+    """
+
+    settings: tuple
+    n_test: tuple
+    tasks: tuple
+    block_size: int | None
+
+    @property
+    def n_images(self) -> int:
+        """Images simulated in all (the size of a progress bar)."""
+        return sum(t.n_images for t in self.tasks)
+
+
+def _blocks(n: int, size: int | None) -> list[tuple[int, int]]:
+    size = n if size is None else size
+    return [(lo, min(n, lo + size)) for lo in range(0, n, size)]
+
+
+def plan_sweeps(settings, n_test_available: int, block_size: int | None = None) -> SweepPlan:
+    """List the simulations of sweeps over ``settings`` (a SweepSettings or a sequence).
 
     Parameters
     ----------
-    net : Network
-    x_calib : numpy.ndarray, shape (n, *net.input_shape)
-        Calibration inputs (training set); their expected spikes give ``mu_j``.
-    v_th0 : float
-        The first layer's balanced threshold (before any sweep scale).
-    r_s : float
-        Smoothing ratio (``>= 0``; ``inf`` = no change).
-    encoder : str
-        Input encoder (sets ``E[s]``).
-    method : {"l4", "exact"}
-        Spread measure of Eq. 8.
-    strict : bool
-        Raise instead of leaving guarded neurons (``v_hat <= 0``) unadjusted.
+    settings : SweepSettings or sequence of SweepSettings
+    n_test_available : int
+        Images in the test set (sets the test subset size when ``n_test`` is None or
+        larger).
+    block_size : int, optional
+        Images per task (default: the whole subset in one task). Results do not depend
+        on it.
 
     Returns
     -------
-    (Network, AdjustResult)
+    SweepPlan
     """
-    from ..adjust import adjust_weights
-
-    first = net.weight_layers[0]
-    if any(lay.kind != "flatten" for lay in net.layers[:first]):
-        raise ValueError("the first weight layer must receive the encoded input directly")
-    if first not in net.spiking_layers:
-        raise ValueError("the first weight layer is not followed by a ReLU (nothing to adjust)")
-    layer = net.layers[first]
-    es = expected_spikes(np.asarray(x_calib, dtype=np.float64), encoder)
-    kw = {}
-    if layer.kind == "conv2d":
-        t, left, b, r = layer.padding
-        if (t, left) != (b, r):
-            raise ValueError(f"layer '{layer.name}' has asymmetric padding {layer.padding}")
-        kw = {"stride": layer.stride, "padding": (t, left)}
-    else:
-        es = es.reshape(len(es), -1)
-    res = adjust_weights(layer.weight, es, v_th0, r_s, bias=layer.bias, method=method,
-                         strict=strict, **kw)
-    out = net.copy()
-    out.layers[first].weight = np.asarray(res.weights, dtype=layer.weight.dtype)
-    if layer.bias is not None:
-        out.layers[first].bias = np.asarray(res.bias, dtype=layer.bias.dtype)
-    return out, res
+    if isinstance(settings, SweepSettings):
+        settings = [settings]
+    settings = tuple(settings)
+    if not settings or not all(isinstance(s, SweepSettings) for s in settings):
+        raise ValueError(f"settings must be SweepSettings objects, got {settings!r}")
+    n_avail = check_int("n_test_available", n_test_available, minimum=1)
+    if block_size is not None:
+        block_size = check_int("block_size", block_size, minimum=1)
+    tasks, sizes = [], []
+    for i, s in enumerate(settings):
+        grid = [("baseline", -1, j) for j in range(len(s.scales))]
+        grid += [("adjusted", k, j) for k in range(len(s.r_s)) for j in range(len(s.scales))]
+        tasks += [SimTask(i, "select", arm, k, j, s.select_seed, lo, hi)
+                  for arm, k, j in grid for lo, hi in _blocks(s.n_select, block_size)]
+        sizes.append(n_avail if s.n_test is None else min(s.n_test, n_avail))
+    for i, s in enumerate(settings):
+        tasks += [SimTask(i, "test", arm, -1, -1, seed, lo, hi) for seed in s.seeds
+                  for arm in ("baseline", "adjusted") for lo, hi in _blocks(sizes[i], block_size)]
+    return SweepPlan(settings, tuple(sizes), tuple(tasks), block_size)
 
 
 def mean_ci(values, level: float = 0.95) -> dict:
@@ -238,6 +428,8 @@ class SweepResult:
         return conv(d)
 
 
+
+
 def _subset(n_total: int, sizes: list[int], rng) -> list[np.ndarray]:
     need = sum(sizes)
     if need > n_total:
@@ -250,12 +442,197 @@ def _subset(n_total: int, sizes: list[int], rng) -> list[np.ndarray]:
     return out
 
 
-def sweep(net: Network, train, test, *, steps: int = 75, alpha: float = 1.0,
-          reset: str = "soft", encoder: str = "signed", scales=(0.6, 0.8, 1.0),
-          r_s=(0.5, 1.0, 2.0, 4.0), n_calib: int = 500, n_select: int = 200,
-          n_test: int | None = 1000, seeds=(0, 1, 2), balance_method: str = "max",
-          subset_seed: int = 0, select_seed: int = 10_000, batch_size: int = 64,
-          progress=None, backend: str = "numpy", method: str = "l4") -> SweepResult:
+def _digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class _Prepared:
+    """One setting's subsets, balanced thresholds and networks (names in ``objects``)."""
+
+    settings: SweepSettings
+    i_test: np.ndarray
+    th: np.ndarray
+    extra: dict           # bias_scales, readout_bias_scale (simulator kwargs)
+    nets: dict            # "baseline" -> name, ("adjusted", k) -> name
+    data: dict            # "select" / "test" -> name of (x, labels, ids)
+    ann: float
+
+
+def _prepare(net, train, test, s: SweepSettings, objects: dict, memo: dict) -> _Prepared:
+    """Subsets, balancing and adjusted networks of one setting (shared ones reused)."""
+    from .balance import balance
+
+    (xtr, ytr), (xte, yte) = train, test
+    rng = np.random.default_rng(s.subset_seed)
+    i_cal, i_sel = _subset(len(xtr), [s.n_calib, s.n_select], rng)
+    if s.n_test is None or s.n_test >= len(xte):
+        i_test = np.arange(len(xte))
+    else:
+        (i_test,) = _subset(len(xte), [s.n_test], rng)
+    bkey = f"{_digest(i_cal)}:{s.balance_method}:{s.encoder}:{s.subset_seed}"
+    if bkey not in memo:
+        memo[bkey] = balance(net, xtr[i_cal], s.balance_method, encoder=s.encoder,
+                             rng=s.subset_seed)
+    bal = memo[bkey]
+    th = np.asarray(bal.thresholds, dtype=np.float64)
+    nets = {"baseline": "net"}
+    objects.setdefault("net", net)
+    for k, r in enumerate(s.r_s):
+        name = f"adjusted:{bkey}:{s.method}:{r!r}"
+        if name not in objects:
+            objects[name], _ = adjusted_network(net, xtr[i_cal], float(th[0]), float(r),
+                                                encoder=s.encoder, method=s.method)
+        nets[("adjusted", k)] = name
+    data = {}
+    for phase, idx, (x, y) in (("select", i_sel, (xtr, ytr)), ("test", i_test, (xte, yte))):
+        name = f"{phase}:{_digest(idx)}"
+        if name not in objects:
+            objects[name] = (np.ascontiguousarray(x[idx]), y[idx].astype(np.int64),
+                             idx.astype(np.int64))
+        data[phase] = name
+    if ("ann", data["test"]) not in memo:
+        memo[("ann", data["test"])] = float(net.accuracy(*objects[data["test"]][:2]))
+    extra = {"bias_scales": [float(v) for v in np.asarray(bal.bias_scales, np.float64)],
+             "readout_bias_scale": float(bal.readout_bias_scale)}
+    return _Prepared(s, i_test, th, extra, nets, data, memo[("ann", data["test"])])
+
+
+def _job(p: _Prepared, task: SimTask, objects: dict, digests: dict) -> Job:
+    s = p.settings
+    net = p.nets["baseline"] if task.arm == "baseline" else p.nets[("adjusted", task.r_s)]
+    th = tuple(float(v) for v in p.th * s.scales[task.scale])
+    job = Job(net, p.data[task.phase], task.lo, task.hi, th, task.seed,
+              {**s.sim_kwargs(), **p.extra})
+    return job.keyed(objects, digests)
+
+
+def _merge(blocks: list[dict], labels: np.ndarray, sizes: list[int]):
+    """Per-step accuracy, per-image correctness and spike rates of blocks put together.
+
+    The same expressions as :func:`~l4theory.convert.simulate.simulate` applies to one
+    call over all images, so the numbers are bit-identical to it.
+    """
+    pred = np.concatenate([r["predictions"] for r in blocks], axis=1)
+    totals = np.sum([r["spike_totals"] for r in blocks], axis=0)
+    n, steps = pred.shape[1], pred.shape[0]
+    accuracy = (pred == labels[None, :]).mean(axis=1)
+    rates = np.array([float(t) / float(n * steps * z) for t, z in zip(totals, sizes, strict=True)])
+    return accuracy, pred[-1] == labels, rates
+
+
+class _Run:
+    """Results of a plan's tasks, looked up by (setting, phase, arm, r_s, scale, seed)."""
+
+    def __init__(self, preps, objects, sizes):
+        self.preps, self.objects, self.sizes = preps, objects, sizes
+        self.jobs, self.results, self.digests = {}, {}, {}
+
+    def add(self, tasks, **run) -> None:
+        jobs = {t: _job(self.preps[t.setting], t, self.objects, self.digests) for t in tasks}
+        self.jobs.update(jobs)
+        self.results.update(execute(jobs.values(), self.objects, **run))
+
+    def merged(self, setting, phase, arm, r_s, scale, seed):
+        blocks = sorted((t for t in self.jobs if (t.setting, t.phase, t.arm, t.r_s, t.scale,
+                                                   t.seed) == (setting, phase, arm, r_s, scale,
+                                                               seed)), key=lambda t: t.lo)
+        labels = self.objects[self.preps[setting].data[phase]][1]
+        return _merge([self.results[self.jobs[t].key] for t in blocks], labels, self.sizes)
+
+    def seconds(self, setting, phase) -> float:
+        return sum(float(self.results[j.key]["seconds"]) for t, j in self.jobs.items()
+                   if t.setting == setting and t.phase == phase)
+
+
+def _select(run: _Run, i: int) -> tuple:
+    """Selection accuracies and the chosen (scale_b, r_s_a, scale_a) indices of setting ``i``."""
+    s, seed = run.preps[i].settings, run.preps[i].settings.select_seed
+    sel_b = np.array([run.merged(i, "select", "baseline", -1, j, seed)[0][-1]
+                      for j in range(len(s.scales))])
+    sel_a = np.array([[run.merged(i, "select", "adjusted", k, j, seed)[0][-1]
+                       for j in range(len(s.scales))] for k in range(len(s.r_s))])
+    return sel_b, sel_a, select_best(sel_b)[0], *select_best(sel_a)
+
+
+def run_plan(plan: SweepPlan, net: Network, train, test, *, client=None, cache=None,
+             progress=None) -> list[SweepResult]:
+    """Run a plan: balance, adjust, select on training images, test; one result per setting.
+
+    Parameters
+    ----------
+    plan : SweepPlan
+        From :func:`plan_sweeps` with ``len(test[0])`` test images.
+    net : Network
+        The trained ANN.
+    train, test : (numpy.ndarray, numpy.ndarray)
+        ``(x, labels)``; ``x`` normalised, shape ``(n, *net.input_shape)``; integer labels.
+    client : distributed.Client, optional
+        Run the simulations on Dask (:func:`l4theory.convert.tasks.dask_client`).
+    cache : TaskCache or path-like, optional
+        Resumable cache of finished simulations.
+    progress : callable, optional
+        Called with numbers of images simulated; they add up to ``plan.n_images``.
+
+    Returns
+    -------
+    list of SweepResult
+    """
+    xtr, ytr = (np.asarray(a) for a in train)
+    xte, yte = (np.asarray(a) for a in test)
+    if len(xtr) != len(ytr) or len(xte) != len(yte):
+        raise ValueError("images and labels differ in length")
+    if plan.n_test != plan_sweeps(plan.settings, len(xte)).n_test:
+        raise ValueError(f"the plan was made for test subsets of {plan.n_test} images, not "
+                         f"for a test set of {len(xte)} images")
+    if cache is not None and not isinstance(cache, TaskCache):
+        cache = TaskCache(cache)
+    objects, memo = {}, {}
+    preps = [_prepare(net, (xtr, ytr), (xte, yte), s, objects, memo) for s in plan.settings]
+    run = _Run(preps, objects, [int(np.prod(net.shapes[i + 1])) for i in net.spiking_layers])
+    opts = {"client": client, "cache": cache, "progress": progress}
+    run.add([t for t in plan.tasks if t.phase == "select"], **opts)
+    chosen = [_select(run, i) for i in range(len(preps))]
+    test_tasks = []
+    for t in plan.tasks:
+        if t.phase == "test":
+            _, _, jb, ka, ja = chosen[t.setting]
+            k, j = (-1, jb) if t.arm == "baseline" else (ka, ja)
+            test_tasks.append(dataclasses.replace(t, r_s=k, scale=j))
+    run.add(test_tasks, **opts)
+    return [_result(run, i, chosen[i]) for i in range(len(preps))]
+
+
+def _result(run: _Run, i: int, chosen: tuple) -> SweepResult:
+    p = run.preps[i]
+    s = p.settings
+    sel_b, sel_a, jb, ka, ja = chosen
+    out = {arm: ([], [], []) for arm in ("baseline", "adjusted")}
+    for seed in s.seeds:
+        for arm, k, j in (("baseline", -1, jb), ("adjusted", ka, ja)):
+            for lst, v in zip(out[arm], run.merged(i, "test", arm, k, j, seed), strict=True):
+                lst.append(v)
+    params = {**{k: v for k, v in s.to_dict().items() if k not in ("scales", "r_s")},
+              "n_test": int(len(p.i_test)), "time_select_s": run.seconds(i, "select"),
+              "time_test_s": run.seconds(i, "test"),
+              "test_indices_sha256": hashlib.sha256(p.i_test.astype(np.int64).tobytes()).hexdigest()}
+    scales, r_s = np.array(s.scales), np.array(s.r_s)
+    (cb, tb, rb), (ca, ta, ra) = out["baseline"], out["adjusted"]
+    return SweepResult(
+        scales=scales, r_s=r_s, select_baseline=sel_b, select_adjusted=sel_a,
+        best_scale_baseline=float(scales[jb]), best_scale_adjusted=float(scales[ja]),
+        best_r_s=float(r_s[ka]), test_baseline=np.array(tb), test_adjusted=np.array(ta),
+        curve_baseline=np.mean(cb, axis=0), curve_adjusted=np.mean(ca, axis=0),
+        ann_accuracy=p.ann, thresholds=p.th, spike_rates_baseline=np.mean(rb, axis=0),
+        spike_rates_adjusted=np.mean(ra, axis=0), params=params)
+
+
+def sweep(net: Network, train, test, settings: SweepSettings | None = None, *,
+          block_size: int | None = None, client=None, cache=None, progress=None,
+          **overrides) -> SweepResult:
     """Select baseline and adjusted thresholds on training data, evaluate on test data.
 
     Parameters
@@ -265,253 +642,117 @@ def sweep(net: Network, train, test, *, steps: int = 75, alpha: float = 1.0,
     train, test : (numpy.ndarray, numpy.ndarray)
         ``(x, labels)`` of the training and test sets; ``x`` normalised, shape
         ``(n, *net.input_shape)``; labels integers, shape ``(n,)``.
-    steps : int
-        Time steps ``T``.
-    alpha : float
-        Leak factor per step in (0, 1] (1 = no leak).
-    reset : {"soft", "hard"}
-    encoder : {"signed", "bernoulli", "poisson", "constant"}
-    scales : sequence of float
-        Threshold scales (every threshold is multiplied by the scale), ``> 0``.
-    r_s : sequence of float
-        Smoothing ratios of the adjustment, ``>= 0``.
-    n_calib, n_select : int
-        Sizes of the disjoint calibration and selection subsets of the training set.
-    n_test : int or None
-        Size of the random test subset (None = the whole test set).
-    seeds : sequence of int
-        Seeds of the test-time input spike trains (at least 2 for the per-seed spread;
-        the CI over images needs only 1).
-    balance_method : {"max", "percentile", "spike"}
-    subset_seed : int
-        Seed of the subset draws.
-    select_seed : int
-        Spike-train seed of the selection runs.
-    batch_size : int
-        Simulator batch size.
+    settings : SweepSettings, optional
+        The protocol's settings (default ``SweepSettings()``).
+    block_size : int, optional
+        Images per simulation task (results do not depend on it).
+    client : distributed.Client, optional
+        Run the simulations on Dask.
+    cache : TaskCache or path-like, optional
+        Resumable cache of finished simulations.
     progress : callable, optional
-        Called with the number of images simulated after each batch.
-    backend : {"numpy", "torch"}
-        Linear-algebra backend of the simulator.
-    method : {"l4", "exact"}
-        Spread measure of the adjustment's Eq. 8: the paper's L4 norm, or the exact
-        input-dependent std of the input current (see :func:`l4theory.adjust.adjust_weights`).
+        Called with the number of images simulated (they add up to the plan's size).
+    **overrides
+        Fields of :class:`SweepSettings` replacing those of ``settings``
+        (``sweep(net, train, test, steps=12, alpha=0.9)``).
 
     Returns
     -------
     SweepResult
     """
-    steps = check_int("steps", steps, minimum=1)
-    alpha = check_alpha("alpha", alpha)
-    scales = np.asarray(scales, dtype=np.float64).ravel()
-    if scales.size == 0 or not (np.isfinite(scales).all() and (scales > 0).all()):
-        raise ValueError(f"scales must be positive finite values, got {scales!r}")
-    r_s = np.asarray(r_s, dtype=np.float64).ravel()
-    if r_s.size == 0 or np.isnan(r_s).any() or (r_s < 0).any():
-        raise ValueError(f"r_s must be values >= 0, got {r_s!r}")
-    seeds = [check_int("seeds", s, minimum=0) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds must hold at least one seed")
-    n_calib = check_int("n_calib", n_calib, minimum=1)
-    n_select = check_int("n_select", n_select, minimum=1)
-    xtr, ytr = (np.asarray(a) for a in train)
-    xte, yte = (np.asarray(a) for a in test)
-    if len(xtr) != len(ytr) or len(xte) != len(yte):
-        raise ValueError("images and labels differ in length")
-    ytr = ytr.astype(np.int64)
-    yte = yte.astype(np.int64)
-    rng = np.random.default_rng(subset_seed)
-    i_cal, i_sel = _subset(len(xtr), [n_calib, n_select], rng)
-    if n_test is None or n_test >= len(xte):
-        i_test = np.arange(len(xte))
-    else:
-        n_test = check_int("n_test", n_test, minimum=2)
-        (i_test,) = _subset(len(xte), [n_test], rng)
-    x_cal = xtr[i_cal]
-    bal = balance(net, x_cal, balance_method, encoder=encoder if encoder != "poisson"
-                  else "bernoulli", rng=subset_seed)
-    th = np.asarray(bal.thresholds, dtype=np.float64)
-    common = dict(steps=steps, alpha=alpha, reset=reset, encoder=encoder,
-                  bias_scales=bal.bias_scales, readout_bias_scale=bal.readout_bias_scale,
-                  batch_size=batch_size, progress=progress, backend=backend)
-
-    t0 = time.perf_counter()
-    xs, ys = xtr[i_sel], ytr[i_sel]
-    sel_base = np.array([simulate(net, xs, ys, thresholds=th * s, seed=select_seed,
-                                  sample_ids=i_sel, **common).final_accuracy for s in scales])
-    adjusted = {}
-    sel_adj = np.empty((r_s.size, scales.size))
-    for k, r in enumerate(r_s):
-        adjusted[k], _ = adjusted_network(net, x_cal, float(th[0]), float(r), encoder=encoder,
-                                          method=method)
-        for j, s in enumerate(scales):
-            sel_adj[k, j] = simulate(adjusted[k], xs, ys, thresholds=th * s, seed=select_seed,
-                                     sample_ids=i_sel, **common).final_accuracy
-    (jb,) = select_best(sel_base)
-    ka, ja = select_best(sel_adj)
-    t_select = time.perf_counter() - t0
-
-    xt, yt = xte[i_test], yte[i_test]
-    ann = float(net.accuracy(xt, yt))
-    tb, ta, cb, ca, rb, ra = [], [], [], [], [], []
-    for seed in seeds:
-        rb_ = simulate(net, xt, yt, thresholds=th * scales[jb], seed=seed, sample_ids=i_test,
-                       **common)
-        ra_ = simulate(adjusted[ka], xt, yt, thresholds=th * scales[ja], seed=seed,
-                       sample_ids=i_test, **common)
-        tb.append(rb_.correct())
-        ta.append(ra_.correct())
-        cb.append(rb_.accuracy)
-        ca.append(ra_.accuracy)
-        rb.append(rb_.spike_rates)
-        ra.append(ra_.spike_rates)
-    t_test = time.perf_counter() - t0 - t_select
-    params = {
-        "steps": steps, "alpha": alpha, "reset": reset, "encoder": encoder,
-        "balance_method": balance_method, "n_calib": n_calib, "n_select": n_select,
-        "n_test": int(len(i_test)), "seeds": seeds, "subset_seed": subset_seed,
-        "select_seed": select_seed, "backend": backend, "method": method,
-        "time_select_s": t_select, "time_test_s": t_test,
-        "test_indices_sha256": hashlib.sha256(i_test.astype(np.int64).tobytes()).hexdigest(),
-    }
-    return SweepResult(
-        scales=scales, r_s=r_s, select_baseline=sel_base, select_adjusted=sel_adj,
-        best_scale_baseline=float(scales[jb]), best_scale_adjusted=float(scales[ja]),
-        best_r_s=float(r_s[ka]), test_baseline=np.array(tb), test_adjusted=np.array(ta),
-        curve_baseline=np.mean(cb, axis=0), curve_adjusted=np.mean(ca, axis=0),
-        ann_accuracy=ann, thresholds=th, spike_rates_baseline=np.mean(rb, axis=0),
-        spike_rates_adjusted=np.mean(ra, axis=0), params=params)
+    settings = SweepSettings() if settings is None else settings
+    if overrides:
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(SweepSettings)}
+        if unknown:
+            raise TypeError(f"sweep() got unknown settings {sorted(unknown)}")
+        settings = settings.replace(**overrides)
+    plan = plan_sweeps(settings, len(test[0]), block_size)
+    return run_plan(plan, net, train, test, client=client, cache=cache, progress=progress)[0]
 
 
-# --------------------------------------------------------------------------- command line
+# ------------------------------------------------------------------- runs with provenance
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
+def write_json(path, doc: dict) -> Path:
+    """Write ``doc`` as indented JSON atomically (a temporary file renamed over ``path``)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(path)
+    return path
 
 
-def _provenance(model: Path) -> dict:
-    import numba
-
-    try:
-        import subprocess
-
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip()
-    except (OSError, ValueError, subprocess.SubprocessError):  # pragma: no cover
-        rev = ""
-    return {"model": model.name, "model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
-            "git_revision": rev or None, "python": sys.version.split()[0],
-            "numpy": np.__version__, "numba": numba.__version__,
-            "platform": platform.platform(), "tool": "l4theory sweep"}
-
-
-def add_sweep_parser(subparsers) -> None:
-    """Add the ``sweep`` subcommand to the ``l4theory`` argument parser.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The object returned by ``parser.add_subparsers()``.
-    """
-    sp = subparsers.add_parser(
-        "sweep", help="threshold-scale x r_s sweep: select on training data, test with CIs",
-        description="Balance thresholds on training images, select the best threshold scale "
-                    "(baseline) and the best (r_s, scale) of the L4-adjusted network on a "
-                    "held-out part of the training set, then evaluate both on the test set "
-                    "with several input spike seeds; prints accuracies with 95%% CIs and the "
-                    "paired difference, and writes a JSON file with provenance.")
-    sp.add_argument("model", metavar="MODEL", help="weights file (.safetensors, .npz, .onnx)")
-    sp.add_argument("--spec", help="layer spec JSON for safetensors/npz without one")
-    sp.add_argument("--data", default="fashion-mnist",
-                    help="'fashion-mnist', a folder of IDX files, 'mnist:FOLDER' or "
-                         "'cifar10:FOLDER' (default: fashion-mnist)")
-    sp.add_argument("--pixels", choices=["signed", "unit"], default="signed",
-                    help="pixel scaling (default: signed = [-1, 1])")
-    sp.add_argument("--leak", type=float, default=1.0,
-                    help="leak factor alpha per step in (0, 1]; 1 = IF (default 1)")
-    sp.add_argument("--reset", choices=["soft", "hard"], default="soft")
-    sp.add_argument("--steps", type=int, default=75, help="time steps T (default 75)")
-    sp.add_argument("--encoder", choices=list(ENCODERS), default="signed")
-    sp.add_argument("--scales", default="0.6,0.8,1.0",
-                    help="threshold scales, comma-separated (default 0.6,0.8,1.0)")
-    sp.add_argument("--r-s", dest="r_s", default="0.5,1,2,4",
-                    help="r_s values, comma-separated (default 0.5,1,2,4)")
-    sp.add_argument("--balance", choices=["max", "percentile", "spike"], default="max")
-    sp.add_argument("--n-calib", type=int, default=500)
-    sp.add_argument("--n-select", type=int, default=200)
-    sp.add_argument("--n-test", type=int, default=1000, help="test subset size (0 = all)")
-    sp.add_argument("--seeds", type=int, default=3, help="input spike seeds on the test set")
-    sp.add_argument("--seed", type=int, default=0, help="seed of the subset draws")
-    sp.add_argument("--batch-size", type=int, default=64)
-    sp.add_argument("--backend", choices=["numpy", "torch"], default="numpy",
-                    help="linear-algebra backend (torch: PyTorch CPU convolutions)")
-    sp.add_argument("-o", "--output", help="JSON results file (must not exist)")
-    sp.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sp.set_defaults(func=cmd_sweep)
-
-
-def cmd_sweep(args) -> int:
-    """Handler of ``l4theory sweep``; returns the exit status."""
+def _load_data(net, data: str, pixels: str):
     from .datasets import load_named, normalize
-    from .io import load_network
 
-    out = Path(args.output) if args.output else None
-    if out is not None and out.exists():
-        raise ValueError(f"{out} exists; choose another name")
-    model = Path(args.model)
-    net = load_network(model, spec=args.spec)
-    data = {}
+    out = []
     for split in ("train", "test"):
-        ds = load_named(args.data, split)
-        x = normalize(ds.images, args.pixels)
+        ds = load_named(data, split)
+        x = normalize(ds.images, pixels)
         if x.shape[1:] != net.input_shape:
             raise ValueError(f"the data have shape {x.shape[1:]} per sample but the network "
                              f"expects {net.input_shape}")
-        data[split] = (x, ds.labels)
-    scales, r_s = _floats(args.scales), _floats(args.r_s)
-    seeds = list(range(check_int("--seeds", args.seeds, minimum=1)))
-    n_test = None if args.n_test == 0 else args.n_test
-    n_te = len(data["test"][0]) if n_test is None else min(n_test, len(data["test"][0]))
-    total = args.n_select * len(scales) * (1 + len(r_s)) + 2 * n_te * len(seeds)
+        out.append((x, ds.labels.astype(np.int64)))
+    return out
+
+
+def sweep_model(model, settings, *, data: str = "fashion-mnist", pixels: str = "signed",
+                spec=None, block_size: int | None = None, workers: int | None = None,
+                scheduler: str | None = None, cache=None, progress: str | None = "sweep",
+                tool: str = "l4theory sweep"):
+    """Load a model and a dataset, run sweeps over ``settings`` with one progress bar.
+
+    Parameters
+    ----------
+    model : path-like
+        Weights file (.safetensors, .npz, .onnx).
+    settings : SweepSettings or sequence of SweepSettings
+    data : str
+        Dataset name for :func:`l4theory.convert.datasets.load_named`.
+    pixels : {"signed", "unit"}
+        Pixel scaling (:func:`l4theory.convert.datasets.normalize`).
+    spec : path-like, optional
+        Layer spec for weights without one.
+    block_size : int, optional
+        Images per task.
+    workers, scheduler : optional
+        Dask: a LocalCluster of ``workers`` processes, or a scheduler address.
+    cache : path-like, optional
+        Folder of the resumable task cache.
+    progress : str or None
+        Description of a tqdm bar on stderr sized by the plan; None = no bar.
+    tool : str
+        Recorded in the provenance.
+
+    Returns
+    -------
+    (list of SweepResult, dict, float)
+        The results (one per setting), the provenance record (model name and sha256,
+        dataset, git revision, versions) and the wall time in seconds.
+    """
+    from .. import _provenance
+    from .io import load_network
+
+    model = Path(model)
+    net = load_network(model, spec=spec)
+    train, test = _load_data(net, data, pixels)
+    plan = plan_sweeps(settings, len(test[0]), block_size)
     bar = None
-    if not args.no_progress:
+    if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, unit="img", desc="sweep", file=sys.stderr)
+        bar = tqdm(total=plan.n_images, unit="img", desc=progress, file=sys.stderr)
+    t0 = time.perf_counter()
     try:
-        res = sweep(net, data["train"], data["test"], steps=args.steps, alpha=args.leak,
-                    reset=args.reset, encoder=args.encoder, scales=scales, r_s=r_s,
-                    n_calib=args.n_calib, n_select=args.n_select, n_test=n_test, seeds=seeds,
-                    balance_method=args.balance, subset_seed=args.seed,
-                    batch_size=args.batch_size, progress=bar.update if bar else None,
-                    backend=args.backend)
+        with dask_client(workers, scheduler) as client:
+            results = run_plan(plan, net, train, test, client=client, cache=cache,
+                               progress=bar.update if bar else None)
     finally:
         if bar is not None:
             bar.close()
-    s = res.summary()
-
-    def pct(d):
-        return f"{100 * d['mean']:.2f}% [{100 * d['lo']:.2f}, {100 * d['hi']:.2f}]"
-
-    print(f"ANN accuracy (test subset, {res.params['n_test']} images): "
-          f"{100 * res.ann_accuracy:.2f}%")
-    print(f"baseline  (scale {res.best_scale_baseline:g}): {pct(s['baseline'])}")
-    print(f"adjusted  (scale {res.best_scale_adjusted:g}, r_s {res.best_r_s:g}): "
-          f"{pct(s['adjusted'])}")
-    print(f"difference adjusted - baseline: {100 * s['difference']['mean']:+.2f} points "
-          f"[{100 * s['difference']['lo']:+.2f}, {100 * s['difference']['hi']:+.2f}]; "
-          f"gap {100 * s['gap']:.2f} points, recovered {s['recovered']:.2f}")
-    if out is not None:
-        doc = res.to_json()
-        doc["provenance"] = _provenance(model)
-        doc["provenance"]["data"] = args.data
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
-        tmp.replace(out)
-        print(f"wrote {out}")
-    return 0
-
+    elapsed = time.perf_counter() - t0
+    prov = {"model": model.name, "model_sha256": _provenance.file_sha256(model), "data": data,
+            "pixels": pixels, **_provenance.record(tool),
+            "execution": {"block_size": block_size, "workers": workers,
+                          "scheduler": scheduler, "cache": None if cache is None else str(cache)}}
+    return results, prov, elapsed

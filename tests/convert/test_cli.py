@@ -1,3 +1,4 @@
+import hashlib
 import json
 import subprocess
 import sys
@@ -6,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import l4theory.adjust  # noqa: F401  (a broken import must fail these tests, not skip them)
 from l4theory.cli import main
-from l4theory.convert import io
+from l4theory.convert import datasets, io
 
 from .test_datasets import make_fake_mnist
 
@@ -39,7 +41,6 @@ def test_accuracy_and_balance(capsys, data, tmp_path):
 
 
 def test_adjust_writes_loadable_model_and_refuses_overwrite(capsys, data, tmp_path):
-    pytest.importorskip("l4theory.adjust")
     out = tmp_path / "adj.safetensors"
     argv = ["adjust", str(MLP), "--data", str(data), "--r-s", "0.5", "-o", str(out),
             "--n-calib", "40"]
@@ -95,7 +96,6 @@ def test_subprocess_entry_point(tmp_path):
 
 
 def test_adjust_conv_model_onnx_keeps_format(capsys, data, tmp_path):
-    pytest.importorskip("l4theory.adjust")
     from l4theory.convert.network import AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU
 
     rng = np.random.default_rng(0)
@@ -114,3 +114,87 @@ def test_adjust_conv_model_onnx_keeps_format(capsys, data, tmp_path):
     np.testing.assert_allclose(back.layers[0].weight,
                                net.layers[0].weight * scales[:, None, None, None], rtol=1e-5)
     np.testing.assert_array_equal(back.layers[4].weight, net.layers[4].weight)
+
+
+def test_inspect_norms_are_theory_norms(capsys):
+    from l4theory.theory.norms import l4_norm
+
+    assert main(["inspect", str(MLP)]) == 0
+    out = capsys.readouterr().out
+    w = io.load_network(MLP).layers[1].weight.astype(np.float64)
+    l4 = l4_norm(w, axis=1)
+    line = next(ln for ln in out.splitlines() if "[ 1]" in ln and "L2" in ln)
+    assert f"L4 {l4.min():.4g} / {l4.mean():.4g} / {l4.max():.4g}" in line
+
+
+def test_sweep_writes_json_with_provenance(capsys, data, tmp_path):
+    out = tmp_path / "s.json"
+    argv = ["sweep", str(MLP), "--data", str(data), "--steps", "5", "--scales", "0.8,1",
+            "--r-s", "1", "--n-calib", "20", "--n-select", "20", "--n-test", "0", "--seeds",
+            "2", "--no-progress", "-o", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "baseline" in text and "difference" in text
+    doc = json.loads(out.read_text())
+    assert doc["params"]["n_test"] == 20 and len(doc["test_baseline"]) == 2
+    assert doc["params"]["semantics"] == "project" and doc["params"]["alpha"] == 1.0
+    prov = doc["provenance"]
+    assert prov["model_sha256"] == hashlib.sha256(MLP.read_bytes()).hexdigest()
+    assert prov["tool"] == "l4theory sweep" and prov["versions"]["numpy"] == np.__version__
+    assert main(argv) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Make every model and dataset loader fail loudly: argument checks must come first."""
+    def boom(*args, **kwargs):
+        raise AssertionError("data or model loaded before the arguments were checked")
+
+    for mod, name in ((datasets, "load_named"), (datasets, "load_fashion_mnist"),
+                      (io, "load_network")):
+        monkeypatch.setattr(mod, name, boom)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["sweep", str(MLP), "--leak", "1.5"], ["--leak", "1.5", "alpha"]),
+    (["sweep", str(MLP), "--leak", "0"], ["--leak", "0.0"]),
+    (["sweep", str(MLP), "--steps", "0"], ["--steps", "0"]),
+    (["sweep", str(MLP), "--scales", "0.5,-1"], ["--scales", "-1"]),
+    (["sweep", str(MLP), "--scales", "a,b"], ["--scales", "a,b"]),
+    (["sweep", str(MLP), "--r-s", "-2"], ["--r-s", "-2"]),
+    (["sweep", str(MLP), "--n-test", "1"], ["--n-test", "1"]),
+    (["sweep", str(MLP), "--seeds", "0"], ["--seeds", "0"]),
+    (["sweep", str(MLP), "--n-calib", "0"], ["--n-calib", "0"]),
+    (["sweep", str(MLP), "--batch-size", "0"], ["--batch-size", "0"]),
+    (["sweep", str(MLP), "--workers", "0"], ["--workers", "0"]),
+    (["sweep", str(MLP), "--block-size", "0"], ["--block-size", "0"]),
+    (["sweep", str(MLP), "--workers", "2", "--scheduler", "tcp://x:1"], ["--scheduler"]),
+    (["sweep", str(MLP), "-o", str(MLP)], ["-o", "exists"]),
+    (["sweep", "/nonexistent.safetensors"], ["MODEL", "/nonexistent.safetensors"]),
+    (["accuracy", str(MLP), "-n", "0"], ["-n", "0"]),
+    (["balance", str(MLP), "--n-calib", "0"], ["--n-calib", "0"]),
+    (["balance", str(MLP), "--percentile", "120"], ["--percentile", "120"]),
+    (["balance", str(MLP), "--scale", "-1"], ["--scale", "-1"]),
+    (["balance", str(MLP), "--json", str(MLP)], ["--json", "exists"]),
+    (["adjust", str(MLP), "--r-s", "-1", "-o", "x.safetensors"], ["--r-s", "-1"]),
+    (["adjust", str(MLP), "--r-s", "1", "--v-th0", "0", "-o", "x.safetensors"],
+     ["--v-th0", "0"]),
+    (["adjust", str(MLP), "--r-s", "1", "-o", "x.onnx"], ["keeps the input format"]),
+])
+def test_bad_options_fail_before_loading_anything(capsys, no_loading, argv, words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "loaded before" not in err
+    for w in words:
+        assert w in err, (w, err)
+
+
+def test_sweep_without_dask_names_the_extra(capsys, no_loading, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "distributed" else real(name, *a))
+    assert main(["sweep", str(MLP), "--workers", "2"]) == 2
+    assert "l4theory[dist]" in capsys.readouterr().err

@@ -1,6 +1,5 @@
 """Sweep: selection logic, paired test evaluation, CIs, the adjusted network, the CLI."""
 
-import argparse
 import json
 from pathlib import Path
 
@@ -8,21 +7,18 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from l4theory.adjust import adjust_weights
+from l4theory.adjust import adjust_weights, adjusted_network
 from l4theory.convert.balance import balance
 from l4theory.convert.network import AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU
 from l4theory.convert.simulate import simulate
 from l4theory.convert.sweep import (
-    add_sweep_parser,
-    adjusted_network,
-    cmd_sweep,
+    SweepResult,
+    SweepSettings,
     expected_spikes,
     mean_ci,
     select_best,
     sweep,
 )
-
-from .test_datasets import make_fake_mnist
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP = ROOT / "models" / "fmnist_mlp.safetensors"
@@ -94,16 +90,15 @@ def test_sweep_selects_argmax_and_evaluates_paired():
     per_image = res.test_adjusted.mean(0) - res.test_baseline.mean(0)
     assert s["difference"]["mean"] == pytest.approx(per_image.mean())
     assert s["ann_accuracy"] == pytest.approx(np.mean(net.predict(x) == y))
-    assert s["gap"] == pytest.approx(s["ann_accuracy"] - s["baseline"]["mean"])
     assert res.curve_baseline.shape == (12,)
     json.dumps(res.to_json())  # JSON-safe
 
 
 def test_sweep_method_exact_uses_the_exact_spread():
     net, train, test = tiny(2)
-    kw = dict(steps=6, scales=(1.0,), r_s=(0.0,), n_calib=30, n_select=20, n_test=None,
-              seeds=(0, 1), batch_size=16)
-    res = sweep(net, train, test, method="exact", **kw)
+    settings = SweepSettings(steps=6, scales=(1.0,), r_s=(0.0,), n_calib=30, n_select=20,
+                             n_test=None, seeds=(0, 1), batch_size=16)
+    res = sweep(net, train, test, settings.replace(method="exact"))
     assert res.params["method"] == "exact"
     x_cal = train[0][np.sort(np.random.default_rng(0).permutation(80)[:30])]
     th0 = balance(net, x_cal, "max").thresholds[0]
@@ -111,7 +106,7 @@ def test_sweep_method_exact_uses_the_exact_spread():
     assert ref.method == "exact"
     direct = simulate(adj, *test, thresholds=res.thresholds, steps=6, seed=1)
     np.testing.assert_array_equal(res.test_adjusted[1], direct.correct())
-    l4 = sweep(net, train, test, **kw)
+    l4 = sweep(net, train, test, settings)
     assert l4.params["method"] == "l4"
     np.testing.assert_array_equal(res.test_baseline, l4.test_baseline)  # same baseline
     l4_adj, _ = adjusted_network(net, x_cal, th0, 0.0)
@@ -122,25 +117,57 @@ def test_sweep_errors():
     net, train, test = tiny()
     for kw, word in [(dict(scales=()), "scales"), (dict(scales=(0.0,)), "scales"),
                      (dict(r_s=(-1.0,)), "r_s"), (dict(seeds=()), "seeds"),
-                     (dict(n_calib=70, n_select=20), "samples"), (dict(alpha=2.0), "alpha")]:
+                     (dict(n_calib=70, n_select=20), "samples"), (dict(alpha=2.0), "alpha"),
+                     (dict(semantics="brian"), "semantics")]:
         with pytest.raises(ValueError, match=word):
             sweep(net, train, test, **{"steps": 2, "n_calib": 10, "n_select": 10, **kw})
 
 
-def test_cli(tmp_path, capsys):
-    data = make_fake_mnist(tmp_path / "fm", n_train=60, n_test=20)
-    parser = argparse.ArgumentParser()
-    add_sweep_parser(parser.add_subparsers())
-    out = tmp_path / "s.json"
-    args = parser.parse_args(["sweep", str(MLP), "--data", str(data), "--steps", "5",
-                              "--scales", "0.8,1", "--r-s", "1", "--n-calib", "20",
-                              "--n-select", "20", "--n-test", "0", "--seeds", "2",
-                              "--no-progress", "-o", str(out)])
-    assert cmd_sweep(args) == 0
-    text = capsys.readouterr().out
-    assert "baseline" in text and "difference" in text
-    doc = json.loads(out.read_text())
-    assert doc["params"]["n_test"] == 20 and len(doc["test_baseline"]) == 2
-    assert doc["provenance"]["model_sha256"]
-    with pytest.raises(ValueError, match="exists"):
-        cmd_sweep(args)
+
+
+def hand_result(ann):
+    # 2 seeds x 4 test images; per-image means: baseline [1, .5, .5, 1], adjusted [1, 1, .5, 1]
+    return SweepResult(
+        scales=np.array([1.0]), r_s=np.array([1.0]), select_baseline=np.array([0.5]),
+        select_adjusted=np.array([[0.5]]), best_scale_baseline=1.0, best_scale_adjusted=1.0,
+        best_r_s=1.0, test_baseline=np.array([[1, 0, 1, 1], [1, 1, 0, 1]], bool),
+        test_adjusted=np.array([[1, 1, 1, 1], [1, 1, 0, 1]], bool),
+        curve_baseline=np.zeros(3), curve_adjusted=np.zeros(3), ann_accuracy=ann,
+        thresholds=np.ones(1), spike_rates_baseline=np.zeros(1),
+        spike_rates_adjusted=np.zeros(1))
+
+
+def test_summary_numbers_written_out():
+    s = hand_result(0.95).summary()
+    t3 = 3.1824463052837078  # t_{0.975} with 3 degrees of freedom
+    assert s["baseline"]["mean"] == pytest.approx(0.75)
+    assert s["baseline"]["sd"] == pytest.approx(0.28867513459481287)  # sqrt(1/12)
+    assert s["baseline"]["half_width"] == pytest.approx(t3 * 0.28867513459481287 / 2)
+    assert s["baseline"]["lo"] == pytest.approx(0.75 - 0.45934655775927)
+    assert s["baseline"]["per_seed"] == [0.75, 0.75]
+    assert s["adjusted"]["mean"] == pytest.approx(0.875)
+    assert s["adjusted"]["per_seed"] == [1.0, 0.75]
+    assert s["difference"]["mean"] == pytest.approx(0.125)
+    assert s["difference"]["sd"] == pytest.approx(0.25)
+    assert s["difference"]["hi"] == pytest.approx(0.125 + 0.39780578816046)
+    assert s["difference"]["per_seed"] == pytest.approx([0.25, 0.0])
+    assert s["gap"] == pytest.approx(0.2)
+    assert s["recovered"] == pytest.approx(0.625)
+    assert s["baseline"]["n"] == 4
+    low = hand_result(0.7).summary()  # the SNN beats the ANN: no gap to recover
+    assert low["gap"] == pytest.approx(-0.05) and np.isnan(low["recovered"])
+
+
+def test_semantics_reach_the_simulator():
+    net, train, test = tiny(1)
+    s = SweepSettings(steps=10, alpha=0.9, scales=(1.0,), r_s=(1.0,), n_calib=30, n_select=20,
+                      n_test=None, seeds=(0,), batch_size=16)
+    rathi = sweep(net, train, test, s.replace(semantics="rathi"))
+    assert rathi.params["semantics"] == "rathi"
+    bal = balance(net, train[0][np.sort(np.random.default_rng(0).permutation(80)[:30])], "max")
+    kw = dict(thresholds=bal.thresholds, steps=10, alpha=0.9, seed=0)
+    direct = simulate(net, *test, semantics="rathi", **kw)
+    np.testing.assert_array_equal(rathi.test_baseline[0], direct.correct())
+    np.testing.assert_array_equal(rathi.curve_baseline, direct.accuracy)
+    project = simulate(net, *test, **kw)
+    assert not np.array_equal(direct.predictions, project.predictions)
