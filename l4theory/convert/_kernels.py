@@ -1,6 +1,6 @@
 """Jitted kernels of the spiking simulator (:mod:`l4theory.convert.simulate`).
 
-Two small, pure kernels, each with a NumPy twin that the tests compare bit for bit:
+Three pure kernels, each with a NumPy twin that the tests compare bit for bit:
 
 ``encode_block`` / :func:`encode_block_numpy`
     Input spikes for a block of time steps from a counter-based random stream: the
@@ -9,7 +9,11 @@ Two small, pure kernels, each with a NumPy twin that the tests compare bit for b
     or the thread count.
 ``if_scan`` / :func:`if_scan_numpy`
     The integrate-and-fire update over a block of time steps, parallel over neurons
-    (chunks of :data:`CHUNK` neurons; 1-D inner loops so that LLVM vectorises them).
+    (chunks of :data:`CHUNK` neurons; 1-D inner loops so that LLVM vectorises them), in
+    the project's or Rathi et al.'s semantics.
+``conv_events`` / :func:`conv_events_numpy`
+    Event-driven convolution of sparse (spike) inputs, channels-last, summing every
+    output in a fixed order.
 
 Arithmetic is float32 with strict IEEE semantics (no ``fastmath``): ``v = alpha * v + i``
 rounds twice, exactly as the NumPy twin does. With ``NUMBA_DISABLE_JIT=1`` the wrappers in
@@ -30,6 +34,9 @@ __all__ = [
     "DISABLED",
     "ENCODER_CODES",
     "encode_block",
+    "conv_events",
+    "avgpool_nhwc",
+    "conv_events_numpy",
     "encode_block_numpy",
     "if_scan",
     "if_scan_numpy",
@@ -304,30 +311,16 @@ def if_scan_numpy(cur, v, spk, counts, v_th, alpha, hard, rathi=False) -> None:
 # --------------------------------------------------------------------------- event conv
 
 
-@_pjit
-def _compress(h, idx, val, cnt):
-    """Nonzero channels of every pixel of ``h`` (R, H, W, C): indices, values, count."""
-    rr, hh, ww, cc = h.shape
-    for r in prange(rr):
-        for y in range(hh):
-            for x in range(ww):
-                row = h[r, y, x]
-                ir = idx[r, y, x]
-                vr = val[r, y, x]
-                k = 0
-                for c in range(cc):
-                    v = row[c]
-                    if v != 0.0:
-                        ir[k] = c
-                        vr[k] = v
-                        k += 1
-                cnt[r, y, x] = k
-
-
 @_jit
-def _gather(idx, val, cnt, r, oy, ox, sh, sw, pt, pl, kh, kw, cc, rows, vals):
-    """Events of output pixel ``(r, oy, ox)`` in (ky, kx, c) order: weight rows, values."""
-    hh, ww = cnt.shape[1], cnt.shape[2]
+def _gather(h, r, oy, ox, sh, sw, pt, pl, kh, kw, rows, vals):
+    """Events of output pixel ``(r, oy, ox)`` in (ky, kx, c) order: weight rows, values.
+
+    Scans the input window directly and compacts without branches (measured faster on
+    W3 than compressing every input pixel's nonzero channels first, even at 128
+    channels, and 1.8x faster than a branch per input on the first layer). ``rows`` and
+    ``vals`` hold ``kh * kw * C_in`` entries.
+    """
+    hh, ww, cc = h.shape[1], h.shape[2], h.shape[3]
     n = 0
     for ky in range(kh):
         iy = oy * sh + ky - pt
@@ -338,12 +331,12 @@ def _gather(idx, val, cnt, r, oy, ox, sh, sw, pt, pl, kh, kw, cc, rows, vals):
             if ix < 0 or ix >= ww:
                 continue
             base = (ky * kw + kx) * cc
-            ir = idx[r, iy, ix]
-            vr = val[r, iy, ix]
-            for e in range(cnt[r, iy, ix]):
-                rows[n] = base + ir[e]
-                vals[n] = vr[e]
-                n += 1
+            hr = h[r, iy, ix]
+            for c in range(cc):  # branchless compaction: no mispredicted branches
+                v = hr[c]
+                rows[n] = base + c
+                vals[n] = v
+                n += v != 0.0
     return n
 
 
@@ -351,18 +344,23 @@ def _gather(idx, val, cnt, r, oy, ox, sh, sw, pt, pl, kh, kw, cc, rows, vals):
 def _accumulate(acc, w2, rows, vals, n):
     """``acc += vals[e] * w2[rows[e]]`` for ``e = 0 .. n-1``, in that order.
 
-    Four events per pass over ``acc`` (one load and one store of ``acc`` per four weight
-    rows); the additions stay in sequence, ``(((a + v0 w0) + v1 w1) + v2 w2) + v3 w3``, so
-    the result is that of the plain sequential loop, bit for bit.
+    Eight events per pass over ``acc`` (one load and one store of ``acc`` per eight weight
+    rows); the additions stay in sequence, ``((a + v0 w0) + v1 w1) + ... + v7 w7``, so the
+    result is that of the plain sequential loop, bit for bit (no fast-math: LLVM neither
+    reassociates nor contracts to FMA).
     """
     co = acc.shape[0]
     e = 0
-    while e + 4 <= n:
+    while e + 8 <= n:
         w0, w1, w2_, w3 = w2[rows[e]], w2[rows[e + 1]], w2[rows[e + 2]], w2[rows[e + 3]]
+        w4, w5, w6, w7 = w2[rows[e + 4]], w2[rows[e + 5]], w2[rows[e + 6]], w2[rows[e + 7]]
         v0, v1, v2, v3 = vals[e], vals[e + 1], vals[e + 2], vals[e + 3]
+        v4, v5, v6, v7 = vals[e + 4], vals[e + 5], vals[e + 6], vals[e + 7]
         for j in range(co):
-            acc[j] = (((acc[j] + v0 * w0[j]) + v1 * w1[j]) + v2 * w2_[j]) + v3 * w3[j]
-        e += 4
+            a = ((acc[j] + v0 * w0[j]) + v1 * w1[j]) + v2 * w2_[j]
+            a = ((a + v3 * w3[j]) + v4 * w4[j]) + v5 * w5[j]
+            acc[j] = (a + v6 * w6[j]) + v7 * w7[j]
+        e += 8
     while e < n:
         w0 = w2[rows[e]]
         v0 = vals[e]
@@ -376,14 +374,15 @@ def conv_events(h, wt, bias, stride, pads, out):
     """Event-driven 2-D convolution, channels-last, in place into ``out``.
 
     Every nonzero input value ``v`` at ``(r, iy, ix, c)`` adds ``v * wt[ky, kx, c, :]``
-    (contiguous over output channels) to the output pixels it drives. Per output pixel the
-    events are summed in float32 in the fixed order ``(ky, kx, c)`` ascending, starting
-    from 0, and the bias is added last: the result does not depend on the thread count
-    and equals :func:`conv_events_numpy` bit for bit. Parallel over (row, output line).
+    (contiguous over output channels) to the output pixels it drives; zeros cost one
+    comparison. Per output pixel the events are summed in float32 in the fixed order
+    ``(ky, kx, c)`` ascending, starting from 0, and the bias is added last: the result
+    does not depend on the thread count and equals :func:`conv_events_numpy` bit for bit.
+    Parallel over (row, output line).
 
     Parameters
     ----------
-    h : numpy.ndarray, float32, shape (R, H, W, C_in)
+    h : numpy.ndarray, float32, shape (R, H, W, C_in), C-contiguous
         Input (spikes, pooled spikes or any values; zeros are skipped).
     wt : numpy.ndarray, float32, shape (kh, kw, C_in, C_out), C-contiguous
     bias : numpy.ndarray, float32, shape (C_out,) or (0,) for none
@@ -391,13 +390,9 @@ def conv_events(h, wt, bias, stride, pads, out):
     pads : (top, left) zero padding (bottom/right follow from ``out``'s shape)
     out : numpy.ndarray, float32, shape (R, H_out, W_out, C_out)
     """
-    rr, hh, ww, cc = h.shape
+    rr, _, _, cc = h.shape
     kh, kw, _, co = wt.shape
     ho, wo = out.shape[1], out.shape[2]
-    idx = np.empty((rr, hh, ww, cc), np.int32)
-    val = np.empty((rr, hh, ww, cc), np.float32)
-    cnt = np.empty((rr, hh, ww), np.int32)
-    _compress(h, idx, val, cnt)
     w2 = wt.reshape(kh * kw * cc, co)
     sh, sw = stride
     pt, pl = pads
@@ -408,7 +403,7 @@ def conv_events(h, wt, bias, stride, pads, out):
         rows = np.empty(kh * kw * cc, np.int64)
         vals = np.empty(kh * kw * cc, np.float32)
         for ox in range(wo):
-            n = _gather(idx, val, cnt, r, oy, ox, sh, sw, pt, pl, kh, kw, cc, rows, vals)
+            n = _gather(h, r, oy, ox, sh, sw, pt, pl, kh, kw, rows, vals)
             acc = out[r, oy, ox]
             for j in range(co):
                 acc[j] = 0.0
@@ -440,3 +435,34 @@ def conv_events_numpy(h, wt, bias, stride, pads, out) -> None:
                 out += win[..., c:c + 1] * wt[ky, kx, c]
     if bias.shape[0]:
         out += bias
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+@_pjit
+def avgpool_nhwc(h, kh, kw, sh, sw, out):
+    """Average pooling of channels-last ``h`` (R, H, W, C) into ``out`` (R, Ho, Wo, C).
+
+    Window elements are summed in row-major order, then divided once by ``kh * kw``
+    (float32), as in :func:`l4theory.convert.simulate._pool`, bit for bit.
+    """
+    rr, ho, wo, cc = out.shape
+    div = np.float32(kh * kw)
+    for job in prange(rr * ho):
+        r = job // ho
+        oy = job % ho
+        for ox in range(wo):
+            o = out[r, oy, ox]
+            first = h[r, oy * sh, ox * sw]
+            for c in range(cc):
+                o[c] = first[c]
+            for i in range(kh):
+                for j in range(kw):
+                    if i == 0 and j == 0:
+                        continue
+                    src = h[r, oy * sh + i, ox * sw + j]
+                    for c in range(cc):
+                        o[c] = o[c] + src[c]
+            for c in range(cc):
+                o[c] = o[c] / div

@@ -161,7 +161,11 @@ from l4theory.convert.simulate import simulate
 net = load_network(sys.argv[1])
 x = np.random.default_rng(0).uniform(-1, 1, (24, 1, 28, 28)).astype(np.float32)
 r = simulate(net, x, thresholds=[8.0], steps=20, alpha=0.95, seed=11, batch_size=24)
-print(json.dumps({"readout": r.readout.tolist(), "rates": r.spike_rates.tolist()}))
+vgg = load_network(sys.argv[2])  # event-driven convolutions, Numba pooling
+xv = x[:6].reshape(6, 1, 28, 28)
+q = simulate(vgg, xv, thresholds=[0.5, 0.5, 0.5, 0.5], steps=8, seed=3)
+print(json.dumps({"readout": r.readout.tolist(), "rates": r.spike_rates.tolist(),
+                  "vgg": q.readout.tolist(), "vgg_rates": q.spike_rates.tolist()}))
 """
 
 
@@ -171,11 +175,13 @@ def test_bit_identical_across_thread_counts():
     for threads in ("1", "2"):
         env = dict(os.environ, NUMBA_NUM_THREADS=threads)
         p = subprocess.run([sys.executable, "-c", _SCRIPT,
-                            str(ROOT / "models" / "fmnist_mlp.safetensors")],
+                            str(ROOT / "models" / "fmnist_mlp.safetensors"),
+                            str(ROOT / "models" / "fmnist_vgg5.safetensors")],
                            capture_output=True, text=True, env=env, check=True, cwd=ROOT)
         outs.append(json.loads(p.stdout))
     assert outs[0] == outs[1]
     assert 0 < outs[0]["rates"][0] < 1
+    assert all(0 < r < 1 for r in outs[0]["vgg_rates"])
 
 
 needs_jit = pytest.mark.skipif(K.DISABLED, reason="compares the compiled kernel with its twin")
@@ -496,3 +502,22 @@ def test_identical_spikes_to_event_order_reference_with_general_weights():
                 np.testing.assert_array_equal(res.counts[i], counts[i])
             np.testing.assert_allclose(res.readout, acc[-1], rtol=1e-5, atol=1e-5)
             assert (res.readout.argmax(1) == acc[-1].argmax(1)).all()
+
+
+@needs_jit
+def test_pool_kernel_equals_numpy_order():
+    rng = np.random.default_rng(33)
+    h = rng.normal(size=(5, 9, 8, 7)).astype(np.float32)
+    for kernel, stride in (((2, 2), (2, 2)), ((3, 2), (2, 1))):
+        kh, kw = kernel
+        ho, wo = (9 - kh) // stride[0] + 1, (8 - kw) // stride[1] + 1
+        want = None
+        for i in range(kh):
+            for j in range(kw):
+                part = h[:, i:i + stride[0] * (ho - 1) + 1:stride[0],
+                         j:j + stride[1] * (wo - 1) + 1:stride[1]]
+                want = part.copy() if want is None else want + part
+        want /= np.float32(kh * kw)
+        out = np.empty((5, ho, wo, 7), np.float32)
+        K.avgpool_nhwc(h, kh, kw, stride[0], stride[1], out)
+        np.testing.assert_array_equal(out, want)
