@@ -17,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_alpha, check_int
+from ..theory.discrete import ENCODERS
 from ..theory.norms import l4_norm
 from .network import Network, conv2d
-from .simulate import ENCODERS, encode_steps, linear_op
+from .simulate import encode_steps, linear_op
 
 __all__ = ["membrane_diagnostics"]
 
