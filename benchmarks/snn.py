@@ -182,15 +182,18 @@ def sj_model(net: Network, thresholds, calib_x):
         The thresholds SpikingJelly's converter chose (unit-spike form ``lambda_l /
         lambda_{l-1}``), for the record; the model uses ``thresholds`` instead.
     """
-    import os
+    import functools
 
-    os.environ.setdefault("TQDM_DISABLE", "1")  # the converter's calibration progress bar
     import torch
     from loguru import logger
     from spikingjelly.activation_based import functional, neuron
     from spikingjelly.activation_based.ann2snn import Converter
     from spikingjelly.activation_based.ann2snn.modules import VoltageScaler
+    from spikingjelly.activation_based.ann2snn.recipes import rate_coding
     from spikingjelly.activation_based.ann2snn.recipes.rate_coding import RateCodingRecipe
+
+    if not isinstance(rate_coding.tqdm, functools.partial):  # no calibration progress bar
+        rate_coding.tqdm = functools.partial(rate_coding.tqdm, disable=True)
 
     logger.disable("spikingjelly")
     xt = torch.from_numpy(np.ascontiguousarray(calib_x, dtype=np.float32))
