@@ -180,7 +180,9 @@ def sj_model(net: Network, thresholds, calib_x):
         readout layer's current, shape (T, B, n_classes).
     native_thresholds : list of float
         The thresholds SpikingJelly's converter chose (unit-spike form ``lambda_l /
-        lambda_{l-1}``), for the record; the model uses ``thresholds`` instead.
+        lambda_{l-1}``; its ``lambda`` is a running average, momentum 0.1, of the per-batch
+        99.9th percentiles over batches of 128), for the record; the model uses
+        ``thresholds`` instead.
     """
     import functools
 
@@ -197,7 +199,9 @@ def sj_model(net: Network, thresholds, calib_x):
 
     logger.disable("spikingjelly")
     xt = torch.from_numpy(np.ascontiguousarray(calib_x, dtype=np.float32))
-    loader = [(xt, torch.zeros(len(xt), dtype=torch.long))]
+    # batches of 128: torch.quantile (the "99.9%" mode) refuses inputs over 16M values
+    loader = [(xt[i:i + 128], torch.zeros(len(xt[i:i + 128]), dtype=torch.long))
+              for i in range(0, len(xt), 128)]
     model = Converter(RateCodingRecipe(loader, mode="99.9%")).convert(ann_module(net))
     ifs = [m for m in model.modules() if isinstance(m, neuron.IFNode)]
     scalers = [m for m in model.modules() if isinstance(m, VoltageScaler)]
