@@ -20,7 +20,7 @@ import time
 import numba
 import numpy as np
 
-__all__ = ["add_rate", "dense_macs", "fan_out", "machine", "sgemm_rate"]
+__all__ = ["Probes", "add_rate", "dense_macs", "fan_out", "machine", "sgemm_rate"]
 
 
 def machine() -> dict:
@@ -99,6 +99,33 @@ def add_rate(row: int = 128, n_rows: int = 4608, n_events: int = 400_000,
         best = min(best, time.perf_counter() - t0)
     used = (n_events // acc.shape[0]) * acc.shape[0]
     return used * row / best
+
+
+class Probes:
+    """The two rate kernels as fixed-work callables, to be timed among the engines.
+
+    Timed in the same interleaved rounds as the engines, their medians give the rates
+    under the same machine load (``sgemm_flops``, ``add_floats_per_s``).
+    """
+
+    def __init__(self, n: int = 1024, row: int = 128, n_rows: int = 4608,
+                 n_events: int = 400_000):
+        rng = np.random.default_rng(0)
+        self.a = rng.standard_normal((n, n), dtype=np.float32)
+        self.b = rng.standard_normal((n, n), dtype=np.float32)
+        self.w = rng.standard_normal((n_rows, row), dtype=np.float32)
+        self.idx = rng.integers(0, n_rows, n_events)
+        self.acc = np.zeros((numba.get_num_threads(), row), np.float32)
+        self.flop = 2.0 * n**3
+        self.adds = (n_events // self.acc.shape[0]) * self.acc.shape[0] * row
+
+    def sgemm(self) -> None:
+        """One float32 n x n x n matmul."""
+        self.a @ self.b
+
+    def event_adds(self) -> None:
+        """``n_events`` random weight rows added into per-thread accumulators."""
+        _row_adds(self.w, self.idx, self.acc)
 
 
 def fan_out(lay) -> float:

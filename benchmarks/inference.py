@@ -7,7 +7,9 @@ Engines, timed in interleaved rounds (median; one warm-up each):
 * ``pytorch_time_loop``: :func:`benchmarks.snn.torch_loop` (draws its input spikes with
   torch's generator inside the timed call);
 * ``spikingjelly_multistep`` (when installed): SpikingJelly 2.0's converted model, multi-step
-  ``IFNode``, input spikes drawn with torch inside the timed call.
+  ``IFNode``, input spikes drawn with torch inside the timed call;
+* two fixed-work probes (``benchmarks.floors.Probes``: one fp32 1024^3 sgemm, 400k event
+  row-adds) in the same rounds, whose medians give the rates behind the floors.
 
 Agreement is checked outside the timed runs on IDENTICAL input spikes (l4theory's
 ``encode_steps`` stream, fed to every engine): argmax agreement with the default path,
@@ -29,6 +31,7 @@ from . import floors, snn
 from .timing import interleaved
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PROBE_GEMM, PROBE_ADD = "probe_sgemm_1024", "probe_event_adds"
 __all__ = ["compare", "print_report"]
 
 
@@ -107,17 +110,23 @@ def compare(name, net, x, labels, thresholds, encoder, steps_list, *, rounds=3, 
            "sgemm_flops": floors.sgemm_rate(), "add_floats_per_s": floors.add_rate(),
            "dense_macs_per_step": floors.dense_macs(net), "by_T": {}}
     fan = [floors.fan_out(net.layers[i]) for i in net.weight_layers]
+    probes = floors.Probes()
     for steps in steps_list:
-        times = interleaved(_engines(net, x, th, steps, encoder, batch, seed, sj), rounds)
+        impls = _engines(net, x, th, steps, encoder, batch, seed, sj)
+        impls.update({PROBE_GEMM: probes.sgemm, PROBE_ADD: probes.event_adds})
+        times = interleaved(impls, rounds)
         med = {k: float(np.median(v)) for k, v in times.items()}
+        gemm_rate = probes.flop / med.pop(PROBE_GEMM)
+        add_rate = probes.adds / med.pop(PROBE_ADD)
         agree, rates, nnz = _agreement(net, x, labels, th, steps, encoder, seed, sj)
         events = [n * f / batch for n, f in zip(nnz, fan, strict=True)]
         macs = [m * steps for m in res["dense_macs_per_step"]]
-        dense_floor = 2.0 * sum(macs) / res["sgemm_flops"]
-        event_floor = sum(events) / res["add_floats_per_s"]
+        dense_floor = 2.0 * sum(macs) / gemm_rate
+        event_floor = sum(events) / add_rate
         ms = {k: 1e3 * t / batch for k, t in med.items()}
         res["by_T"][str(steps)] = {
             "times_s": times, "median_s": med, "ms_per_image": ms,
+            "sgemm_flops_interleaved": gemm_rate, "add_floats_per_s_interleaved": add_rate,
             "speedup_vs_pytorch_loop": {k: med["pytorch_time_loop"] / t for k, t in med.items()},
             "over_dense_floor": {k: v / (1e3 * dense_floor) for k, v in ms.items()},
             "over_event_floor": {k: v / (1e3 * event_floor) for k, v in ms.items()},
@@ -136,8 +145,9 @@ def print_report(res) -> Path:
     print(f"machine: {m['cpu']}, {m['cores']} cores, ISA {' '.join(m['isa'])}; Numba "
           f"{m['numba_threads']} threads; NumPy BLAS: {'; '.join(m['numpy_blas'])}; "
           f"load avg {m['load_avg']}")
-    print(f"measured: sgemm {res['sgemm_flops'] / 1e9:.1f} GFLOP/s (NumPy fp32 1024^3), "
-          f"event adds {res['add_floats_per_s'] / 1e9:.2f} G floats/s (Numba, rows of 128)")
+    print(f"rates, best of 5 at the start: sgemm {res['sgemm_flops'] / 1e9:.1f} GFLOP/s (NumPy "
+          f"fp32 1024^3), event adds {res['add_floats_per_s'] / 1e9:.2f} G floats/s (Numba, "
+          f"rows of 128); the floors below use the medians timed among the engines")
     if res["spikingjelly"] is None:
         print("spikingjelly: not installed, skipped (pip install l4theory[bench])")
     else:
@@ -145,11 +155,15 @@ def print_report(res) -> Path:
               f"{np.round(res['thresholds'], 4).tolist()}; its converter's (99.9%) would be "
               f"{np.round(res['spikingjelly_native_thresholds'], 4).tolist()}")
     for steps, r in res["by_T"].items():
-        print(f"\nT = {steps}: dense {sum(r['dense_macs_per_image']) / 1e6:.1f} M MAC/image "
+        print(f"\nT = {steps}: rates in these rounds: sgemm "
+              f"{r['sgemm_flops_interleaved'] / 1e9:.1f} GFLOP/s, event adds "
+              f"{r['add_floats_per_s_interleaved'] / 1e9:.2f} G floats/s")
+        print(f"  dense {sum(r['dense_macs_per_image']) / 1e6:.1f} M MAC/image "
               f"-> floor {r['dense_floor_ms']:.2f} ms; synaptic events "
               f"{sum(r['synaptic_events_per_image']) / 1e6:.1f} M/image (per layer "
               f"{[round(e / 1e6, 2) for e in r['synaptic_events_per_image']]} M) -> floor "
-              f"{r['event_floor_ms']:.2f} ms; spike rates {np.round(r['spike_rates'], 3).tolist()}")
+              f"{r['event_floor_ms']:.2f} ms;\n  spike rates per step "
+              f"{np.round(r['spike_rates'], 3).tolist()}")
         print(f"  {'engine':26s} {'ms/image':>9s} {'vs loop':>8s} {'/dense fl':>9s} "
               f"{'/event fl':>9s}  {'argmax':>6s} {'acc':>6s} {'readout':>8s}  identical counts")
         for k, ms in r["ms_per_image"].items():
