@@ -35,6 +35,7 @@ __all__ = [
     "ENCODER_CODES",
     "encode_block",
     "conv_events",
+    "avgpool_nhwc",
     "conv_events_numpy",
     "encode_block_numpy",
     "if_scan",
@@ -314,8 +315,10 @@ def if_scan_numpy(cur, v, spk, counts, v_th, alpha, hard, rathi=False) -> None:
 def _gather(h, r, oy, ox, sh, sw, pt, pl, kh, kw, rows, vals):
     """Events of output pixel ``(r, oy, ox)`` in (ky, kx, c) order: weight rows, values.
 
-    Scans the input window directly (measured faster on W3 than compressing every input
-    pixel's nonzero channels first, even at 128 channels).
+    Scans the input window directly and compacts without branches (measured faster on
+    W3 than compressing every input pixel's nonzero channels first, even at 128
+    channels, and 1.8x faster than a branch per input on the first layer). ``rows`` and
+    ``vals`` hold ``kh * kw * C_in`` entries.
     """
     hh, ww, cc = h.shape[1], h.shape[2], h.shape[3]
     n = 0
@@ -329,12 +332,11 @@ def _gather(h, r, oy, ox, sh, sw, pt, pl, kh, kw, rows, vals):
                 continue
             base = (ky * kw + kx) * cc
             hr = h[r, iy, ix]
-            for c in range(cc):
+            for c in range(cc):  # branchless compaction: no mispredicted branches
                 v = hr[c]
-                if v != 0.0:
-                    rows[n] = base + c
-                    vals[n] = v
-                    n += 1
+                rows[n] = base + c
+                vals[n] = v
+                n += v != 0.0
     return n
 
 
@@ -433,3 +435,34 @@ def conv_events_numpy(h, wt, bias, stride, pads, out) -> None:
                 out += win[..., c:c + 1] * wt[ky, kx, c]
     if bias.shape[0]:
         out += bias
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+@_pjit
+def avgpool_nhwc(h, kh, kw, sh, sw, out):
+    """Average pooling of channels-last ``h`` (R, H, W, C) into ``out`` (R, Ho, Wo, C).
+
+    Window elements are summed in row-major order, then divided once by ``kh * kw``
+    (float32), as in :func:`l4theory.convert.simulate._pool`, bit for bit.
+    """
+    rr, ho, wo, cc = out.shape
+    div = np.float32(kh * kw)
+    for job in prange(rr * ho):
+        r = job // ho
+        oy = job % ho
+        for ox in range(wo):
+            o = out[r, oy, ox]
+            first = h[r, oy * sh, ox * sw]
+            for c in range(cc):
+                o[c] = first[c]
+            for i in range(kh):
+                for j in range(kw):
+                    if i == 0 and j == 0:
+                        continue
+                    src = h[r, oy * sh + i, ox * sw + j]
+                    for c in range(cc):
+                        o[c] = o[c] + src[c]
+            for c in range(cc):
+                o[c] = o[c] / div

@@ -496,3 +496,22 @@ def test_identical_spikes_to_event_order_reference_with_general_weights():
                 np.testing.assert_array_equal(res.counts[i], counts[i])
             np.testing.assert_allclose(res.readout, acc[-1], rtol=1e-5, atol=1e-5)
             assert (res.readout.argmax(1) == acc[-1].argmax(1)).all()
+
+
+@needs_jit
+def test_pool_kernel_equals_numpy_order():
+    rng = np.random.default_rng(33)
+    h = rng.normal(size=(5, 9, 8, 7)).astype(np.float32)
+    for kernel, stride in (((2, 2), (2, 2)), ((3, 2), (2, 1))):
+        kh, kw = kernel
+        ho, wo = (9 - kh) // stride[0] + 1, (8 - kw) // stride[1] + 1
+        want = None
+        for i in range(kh):
+            for j in range(kw):
+                part = h[:, i:i + stride[0] * (ho - 1) + 1:stride[0],
+                         j:j + stride[1] * (wo - 1) + 1:stride[1]]
+                want = part.copy() if want is None else want + part
+        want /= np.float32(kh * kw)
+        out = np.empty((5, ho, wo, 7), np.float32)
+        K.avgpool_nhwc(h, kh, kw, stride[0], stride[1], out)
+        np.testing.assert_array_equal(out, want)
