@@ -487,10 +487,12 @@ def _run_block(ops, h, st: _State, tc: int, nb: int, o: dict, predictions_block)
     hard, rathi = o["reset"] == "hard", o["semantics"] == "rathi"
     maxpos = o["max_current_pos"]
     for op in ops:
-        if op.weight_t is not None:
-            h = _conv_events(h, op)
-        elif op.kind in ("conv2d", "linear"):
-            h = linear_op(op.kind, h, op.weight, op.bias, op.stride, op.padding, o["backend"])
+        if op.kind in ("conv2d", "linear"):
+            if op.weight_t is not None:
+                h = _conv_events(h, op)
+            else:
+                h = linear_op(op.kind, h, op.weight, op.bias, op.stride, op.padding,
+                              o["backend"])
             if op.index in maxpos:
                 k = maxpos[op.index]
                 st.max_current[k] = max(st.max_current[k], float(h.max()))

@@ -161,7 +161,11 @@ from l4theory.convert.simulate import simulate
 net = load_network(sys.argv[1])
 x = np.random.default_rng(0).uniform(-1, 1, (24, 1, 28, 28)).astype(np.float32)
 r = simulate(net, x, thresholds=[8.0], steps=20, alpha=0.95, seed=11, batch_size=24)
-print(json.dumps({"readout": r.readout.tolist(), "rates": r.spike_rates.tolist()}))
+vgg = load_network(sys.argv[2])  # event-driven convolutions, Numba pooling
+xv = x[:6].reshape(6, 1, 28, 28)
+q = simulate(vgg, xv, thresholds=[0.5, 0.5, 0.5, 0.5], steps=8, seed=3)
+print(json.dumps({"readout": r.readout.tolist(), "rates": r.spike_rates.tolist(),
+                  "vgg": q.readout.tolist(), "vgg_rates": q.spike_rates.tolist()}))
 """
 
 
@@ -171,11 +175,13 @@ def test_bit_identical_across_thread_counts():
     for threads in ("1", "2"):
         env = dict(os.environ, NUMBA_NUM_THREADS=threads)
         p = subprocess.run([sys.executable, "-c", _SCRIPT,
-                            str(ROOT / "models" / "fmnist_mlp.safetensors")],
+                            str(ROOT / "models" / "fmnist_mlp.safetensors"),
+                            str(ROOT / "models" / "fmnist_vgg5.safetensors")],
                            capture_output=True, text=True, env=env, check=True, cwd=ROOT)
         outs.append(json.loads(p.stdout))
     assert outs[0] == outs[1]
     assert 0 < outs[0]["rates"][0] < 1
+    assert all(0 < r < 1 for r in outs[0]["vgg_rates"])
 
 
 needs_jit = pytest.mark.skipif(K.DISABLED, reason="compares the compiled kernel with its twin")
