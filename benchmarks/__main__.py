@@ -6,7 +6,8 @@ t = 5 tau; time-stepped variants use dt = 0.01 tau.
 W2 threshold search: the same neuron, 64 thresholds from the stationary mean to mean + 3 sd,
 soft and hard reset, 100 trials of 100 tau each, firing rate per threshold.
 
-Usage: ``python -m benchmarks [w1|w2|all] [--rounds N] [--quick]``.
+Usage: ``python -m benchmarks [w1|w2|w3|w4|all] [--rounds N] [--quick]`` (W3/W4:
+converted-SNN inference, ``benchmarks/w3.py``, ``benchmarks/w4.py``).
 """
 
 from __future__ import annotations
@@ -27,10 +28,24 @@ from validation import reference as ref
 from validation import simulators as sim
 from validation.studies import w1_inputs
 
+from . import brian2_binary as b2bin
 from . import engines as eng
 from .timing import interleaved
 
 RESULTS = Path(__file__).resolve().parent / "results"
+BRIAN2 = "brian2_cpp_standalone_binary"  # wall time of the kept binary (subprocess)
+BRIAN2_OWN = "brian2_cpp_standalone_own_run_time"  # the binary's own simulation time
+
+
+def _with_brian2(impls, case, quick, rounds):
+    """Time ``impls`` interleaved, with the kept Brian2 binary of ``case`` when built."""
+    br = None if quick else b2bin.available(case)
+    if br is not None:
+        impls[BRIAN2] = br
+    times = interleaved(impls, rounds, cold={BRIAN2})
+    if br is not None:
+        times[BRIAN2_OWN] = br.run_s
+    return times
 
 
 def w1(rounds, quick):
@@ -51,7 +66,7 @@ def w1(rounds, quick):
         "numpy_generator_random_2words_per_event":
             lambda: np.random.default_rng(5).random(int(2 * total * n)),
     }
-    times = interleaved(impls, rounds)
+    times = _with_brian2(impls, "w1_cpp_standalone", quick, rounds)
     med = {k: float(np.median(v)) for k, v in times.items()}
     key_np = next(k for k in med if k.startswith("numpy_exact"))
     med[key_np] *= n / numpy_n  # linear extrapolation to n trials
@@ -84,7 +99,7 @@ def w2(rounds, quick):
             "numpy_stepped_crn_dt0.01": lambda r=reset: eng.w2_stepped_numpy(
                 lam, w, 1.0, thr, t_run, 0.01, n, np.random.default_rng(3), r),
         }
-        times = interleaved(impls, rounds)
+        times = _with_brian2(impls, f"w2_{reset}_cpp_standalone", quick, rounds)
         med = {k: float(np.median(v)) for k, v in times.items()}
         exact = sim.lif_event(lam, w, 1.0, thr, t_run, 1000, 7, reset=reset)[0].mean(0) / t_run
         step = eng.w2_stepped_numba(lam, w, 1.0, thr, t_run, 0.01, 1000, 8, reset).mean(0) / t_run
@@ -112,7 +127,10 @@ def _brian2_latest():
 def _targets(res, quick=False):
     """Ratios against the issue's targets (list of printable lines; also stored in res).
 
-    Brian2 was timed at the full workload sizes, so its ratios are left out of quick runs.
+    Brian2 ``cpp_standalone``: the kept binary (``benchmarks/.brian2-build``) timed in the
+    same interleaved rounds; its runtime (Cython) mode from the newest separate
+    ``results/brian2_*.json``, labelled as not interleaved. Brian2 runs the full workload
+    sizes, so its ratios are left out of quick runs.
     """
     lines, tg = [], {}
     if "w1" in res:
@@ -123,45 +141,51 @@ def _targets(res, quick=False):
         tg["w1_numpy_over_exact"] = np_best / ex
         lines.append(f"W1 exact / RNG bound = {tg['w1_exact_over_rng_bound']:.2f} (target <= 2.5)")
         lines.append(f"W1 best NumPy / exact = {tg['w1_numpy_over_exact']:.1f} (target >= 20)")
-    br = None if quick else _brian2_latest()
+    blocks = ([("w1", res["w1"], 500)] if "w1" in res else []) + (
+        [(f"w2 {r}", res["w2"][r], 500) for r in ("soft", "hard")] if "w2" in res else [])
     if quick:
         lines.append("Brian2: ratios only for full-size runs (drop --quick)")
-    elif br is not None:
+    for wl, blk, target in blocks if not quick else []:
+        m = blk["median_s"]
+        if BRIAN2_OWN not in m:
+            lines.append(f"{wl}: Brian2 binary not built (benchmarks/.venv-brian2/bin/python "
+                         "benchmarks/brian2_w1w2.py --build)")
+            continue
+        ours = m["exact_numba" if wl == "w1" else "exact_numba_crn"]
+        key = wl.replace(" ", "_") + "_brian2_cpp_standalone_over_ours"
+        tg[key] = m[BRIAN2_OWN] / ours
+        lines.append(f"{wl}: Brian2 cpp_standalone (same rounds) {m[BRIAN2_OWN]:.2f} s own run "
+                     f"time, {m[BRIAN2]:.2f} s whole process / ours {ours * 1e3:.1f} ms = "
+                     f"{tg[key]:.0f}x (target >= {target}; whole process {m[BRIAN2] / ours:.0f}x)")
+    br = None if quick else _brian2_latest()
+    if br is not None:
         name, data = br
-        cases = data["cases"]
-        pairs = [("w1", "exact_numba", "w1_cpp_standalone", 500),
-                 ("w1", "exact_numba", "w1_runtime_cython", None)]
-        for r in ("soft", "hard"):
-            pairs += [(f"w2 {r}", "exact_numba_crn", f"w2_{r}_cpp_standalone", 500),
-                      (f"w2 {r}", "exact_numba_crn", f"w2_{r}_runtime_cython", None)]
-        for wl, ours, case, target in pairs:
-            blk = res.get(wl.split()[0])
-            if blk is None or case not in cases or "full_s" not in cases[case]:
+        for case, (wl, ours_key) in {"w1_runtime_cython": ("w1", "exact_numba"),
+                                     "w2_soft_runtime_cython": ("w2", "exact_numba_crn")}.items():
+            c = data["cases"].get(case, {})
+            if wl not in res or "full_s" not in c:
                 continue
-            t_ours = (blk if wl == "w1" else blk[wl.split()[1]])["median_s"][ours]
-            ratio = cases[case]["full_s"] / t_ours
-            tg[f"{case}_over_ours"] = ratio
-            scaled = "" if cases[case]["scale"] == 1 else f", Brian2 scaled x{cases[case]['scale']:g}"
-            goal = f" (target >= {target})" if target else ""
-            lines.append(f"{wl}: Brian2 {case} {cases[case]['full_s']:.2f} s / ours = "
-                         f"{ratio:.0f}x{goal}{scaled}")
-        lines.append(f"(Brian2 figures from {name}, Brian2 {data['brian2']}, {data['date']})")
-    else:
-        lines.append("Brian2: no results/brian2_*.json (run benchmarks/brian2_w1w2.py in its venv)")
+            blk = res[wl] if wl == "w1" else res[wl]["soft"]
+            ratio = c["full_s"] / blk["median_s"][ours_key]
+            tg[f"{case}_over_ours_not_interleaved"] = ratio
+            lines.append(f"{wl}: Brian2 {case} {c['full_s']:.1f} s (separate run {name}, "
+                         f"scaled x{c['scale']:g}, NOT interleaved) / ours = {ratio:.0f}x")
     res["targets"] = tg
     return lines
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    p.add_argument("which", nargs="?", default="all", choices=["w1", "w2", "w3", "all"])
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("which", nargs="?", default="all", choices=["w1", "w2", "w3", "w4", "all"])
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     a = p.parse_args(argv)
-    if a.which == "w3":  # W3 (converted-SNN inference) lives in benchmarks/w3.py
+    if a.which in ("w3", "w4"):  # converted-SNN inference: benchmarks/w3.py, w4.py
         from .w3 import main as w3_main
+        from .w4 import main as w4_main
 
-        return w3_main(["--rounds", str(a.rounds)] + (["--quick"] if a.quick else []))
+        return (w3_main if a.which == "w3" else w4_main)(
+            ["--rounds", str(a.rounds)] + (["--quick"] if a.quick else []))
     res = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                        "numba_threads": numba.get_num_threads(), "numpy": np.__version__,
                        "numba": numba.__version__, "python": sys.version.split()[0]},

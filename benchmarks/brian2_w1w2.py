@@ -9,6 +9,11 @@ Run::
 
     benchmarks/.venv-brian2/bin/python benchmarks/brian2_w1w2.py [--quick]
 
+or compile the ``cpp_standalone`` binaries once, to be timed by ``python -m benchmarks w1|w2``
+in the same interleaved rounds as our engines::
+
+    benchmarks/.venv-brian2/bin/python benchmarks/brian2_w1w2.py --build
+
 The workloads are those of ``python -m benchmarks`` (see ``docs/performance.md``), written
 the way a Brian2 user would: one ``NeuronGroup`` with ``dv/dt = -v/tau``, 100
 ``PoissonInput`` objects (one per input, its rate and jump size ``w_i``), ``dt = 0.01 tau``
@@ -48,11 +53,12 @@ def _inputs(n_in=100, seed=12345):
     return rates, weights
 
 
-def _case(workload, target, n, t_run, reset, build_dir):
+def _case(workload, target, n, t_run, reset, build_dir, run=True):
     import brian2 as b2
 
     b2.prefs.logging.file_log = False
     if target == "cpp_standalone":
+        b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]  # shared 2-core machine
         b2.set_device("cpp_standalone", directory=build_dir, build_on_run=False)
     else:
         b2.prefs.codegen.target = target
@@ -74,6 +80,10 @@ def _case(workload, target, n, t_run, reset, build_dir):
               for i in range(rates.size)]
     mon = b2.SpikeMonitor(g, record=False) if workload == "w2" else None
     net = b2.Network(g, *inputs, *([mon] if mon is not None else []))
+    if target == "cpp_standalone" and not run:  # compile only; kept for interleaved timing
+        net.run(t_run * b2.second)
+        b2.device.build(directory=build_dir, compile=True, run=False, debug=False)
+        return {}
     if target == "cpp_standalone":
         net.run(t_run * b2.second)
         t0 = time.perf_counter()
@@ -109,12 +119,53 @@ CASES = {
 }
 
 
+BUILD = Path(__file__).resolve().parent / ".brian2-build"  # git-ignored
+
+
+def build(names) -> int:
+    """Compile the standalone binaries once into ``benchmarks/.brian2-build/<case>/``.
+
+    ``python -m benchmarks w1|w2`` (main venv) then runs ``./main`` there as a subprocess
+    in the same interleaved rounds as our engines (``benchmarks/brian2_binary.py``).
+    """
+    for name in names:
+        wl, target, n, t_run, reset, _scale = CASES[name]
+        d = BUILD / name
+        d.mkdir(parents=True, exist_ok=True)
+        if (d / "main").exists():
+            print(f"{name}: already built in {d}")
+            continue
+        cmd = [sys.executable, __file__, "--case", name, "--build-dir", str(d)]
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+        if r.returncode != 0 or not (d / "main").exists():
+            print(f"{name}: build failed\n{(r.stderr or r.stdout)[-3000:]}")
+            return 1
+        import brian2
+
+        meta = {"case": name, "workload": wl, "n": n, "t_run": t_run, "reset": reset,
+                "brian2": brian2.__version__, "numpy": np.__version__,
+                "build_s": time.perf_counter() - t0, "date": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        (d / "case.json").write_text(json.dumps(meta, indent=1))
+        print(f"{name}: built in {meta['build_s']:.0f} s -> {d}")
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="10x smaller cases (smoke run)")
     p.add_argument("--case", help=argparse.SUPPRESS)
     p.add_argument("--only", nargs="*", choices=sorted(CASES), help="run only these cases")
+    p.add_argument("--build", action="store_true",
+                   help="only compile the cpp_standalone binaries into benchmarks/.brian2-build")
+    p.add_argument("--build-dir", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.build:
+        return build(a.only or [c for c in CASES if c.endswith("cpp_standalone")])
+    if a.case and a.build_dir:  # child process: compile one standalone case
+        wl, target, n, t_run, reset, _scale = CASES[a.case]
+        _case(wl, target, n, t_run, reset, a.build_dir, run=False)
+        return 0
     if a.case:  # child process: one case, JSON on stdout
         wl, target, n, t_run, reset, scale = CASES[a.case]
         if a.quick:

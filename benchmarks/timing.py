@@ -7,14 +7,16 @@ import time
 __all__ = ["interleaved"]
 
 
-def interleaved(impls, rounds):
+def interleaved(impls, rounds, cold=()):
     """Warm every implementation up, then time them round-robin; ``{name: [s, ...]}``.
 
     Interleaving spreads a shared machine's load swings over all implementations, so the
-    ratios of their medians are meaningful even when the absolute times are not.
+    ratios of their medians are meaningful even when the absolute times are not. Names in
+    ``cold`` (e.g. an external binary, nothing to compile or cache) skip the warm-up.
     """
-    for fn in impls.values():
-        fn()
+    for k, fn in impls.items():
+        if k not in cold:
+            fn()
     times = {k: [] for k in impls}
     for _ in range(rounds):
         for k, fn in impls.items():
