@@ -23,7 +23,14 @@ def main(argv=None) -> int:
 
     conversion_arguments(sub.add_parser(
         "conversion", help="Figs. 6-8 protocol: baseline vs L4 on Fashion-MNIST"))
+    from .study import add_arguments as study_arguments
+
+    study_arguments(sub.add_parser("study", help="issue 11: regime map, fidelity, powered comparison"))
     args = parser.parse_args(argv)
+    if args.cmd == "study":
+        from .study import handle as study_handle
+
+        return study_handle(args)
     if args.cmd == "conversion":
         from .conversion import handle
 
