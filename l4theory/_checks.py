@@ -14,6 +14,7 @@ __all__ = [
     "as_array",
     "as_rng",
     "check_alpha",
+    "check_choice",
     "check_int",
     "check_positive",
     "check_probs",
@@ -92,6 +93,14 @@ def check_alpha(name: str, value) -> float:
     if arr.ndim != 0 or not 0.0 < float(arr) <= 1.0:
         raise ValueError(f"{name} must be a scalar in (0, 1], got {fmt(arr)}")
     return float(arr)
+
+
+def check_choice(name: str, value, choices) -> str:
+    """Return ``value`` after checking it is one of ``choices`` (a sequence of str)."""
+    choices = tuple(choices)
+    if not (isinstance(value, str) and value in choices):
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
 
 
 def check_int(name: str, value, *, minimum: int | None = None) -> int:

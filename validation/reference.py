@@ -24,6 +24,9 @@ __all__ = [
     "free_membrane_twin",
     "lif_event_twin",
     "free_membrane_one_twin",
+    "snn_step_reference",
+    "encode",
+    "if_forward",
     "uniforms",
     "words",
 ]
@@ -241,3 +244,207 @@ def discrete_twin(x, weights, alpha, encoder, n_steps, n_trials, seed, *, v_th=n
             if t in rec:
                 v_out[tr, :, rec.index(t)] = v
     return v_out, counts
+
+
+# --------------------------------------------------------------------------- converted SNN
+
+
+def _conv_ref(x, w, b, stride, pads):
+    """Plain NCHW convolution, float64 sums (exact for dyadic weights and spikes)."""
+    t, left, bot, r = pads
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (t, bot), (left, r)))
+    co, ci, kh, kw = w.shape
+    ho = (xp.shape[2] - kh) // stride[0] + 1
+    wo = (xp.shape[3] - kw) // stride[1] + 1
+    out = np.zeros((x.shape[0], co, ho, wo))
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i:i + stride[0] * (ho - 1) + 1:stride[0],
+                       j:j + stride[1] * (wo - 1) + 1:stride[1]]
+            out += np.einsum("nchw,oc->nohw", patch, w[:, :, i, j].astype(np.float64))
+    if b is not None:
+        out += np.asarray(b, np.float64)[None, :, None, None]
+    return out.astype(np.float32)
+
+
+def _pool_ref(x, kernel, stride):
+    kh, kw = kernel
+    ho = (x.shape[2] - kh) // stride[0] + 1
+    wo = (x.shape[3] - kw) // stride[1] + 1
+    out = np.zeros((*x.shape[:2], ho, wo))
+    for i in range(kh):
+        for j in range(kw):
+            out += x[:, :, i:i + stride[0] * (ho - 1) + 1:stride[0],
+                     j:j + stride[1] * (wo - 1) + 1:stride[1]]
+    return (out / (kh * kw)).astype(np.float32)
+
+
+def _neuron_step(v, cur, th, alpha, reset, semantics):
+    """One float32 update of a layer's membranes; returns (new v, spikes in {0, 1})."""
+    a, th = np.float32(alpha), np.float32(th)
+    if semantics == "rathi":
+        s = (v > th).astype(np.float32)                          # previous membrane, strict
+        if reset == "soft":
+            return (a * v + cur) - np.where(s > 0, th, np.float32(0)), s  # reset not leaked
+        return (np.float32(1) - s) * a * v + cur, s
+    x = a * v + cur                                             # project: same step, >=
+    s = (x >= th).astype(np.float32)
+    if reset == "soft":
+        return np.where(s > 0, x - th, x), s
+    return np.where(s > 0, np.float32(0), x), s
+
+
+def snn_step_reference(net, spikes, thresholds, *, alpha=1.0, reset="soft",
+                       semantics="project", readout="membrane", readout_threshold=1.0):
+    """Slow step-by-step converted-SNN loop, independent of :mod:`l4theory.convert.simulate`.
+
+    NCHW layers written out here (float64 sums cast to float32: exact for dyadic weights),
+    float32 membranes, one step at a time, no biases scaled.
+
+    Parameters
+    ----------
+    net : l4theory.convert.network.Network
+    spikes : numpy.ndarray, shape (steps, n, *net.input_shape)
+        Encoded input of every step (e.g. from ``encode_steps``).
+    thresholds : sequence of float, one per spiking layer
+    alpha, reset, semantics, readout, readout_threshold : as in ``simulate``
+
+    Returns
+    -------
+    readout : numpy.ndarray of float64, shape (steps, n, n_classes)
+        Accumulated readout after every step.
+    counts : dict of int to numpy.ndarray
+        Spike counts per spiking (weight) layer, shape (n, *layer output shape).
+    """
+    spiking = list(net.spiking_layers)
+    last = net.weight_layers[-1]
+    thr = dict(zip(spiking, thresholds, strict=True))
+    if readout == "spikes":
+        thr[last] = readout_threshold
+    v = dict.fromkeys(thr)
+    counts = dict.fromkeys(thr, 0.0)
+    acc = np.zeros((spikes.shape[1], int(np.prod(net.output_shape))))
+    out = []
+    for t in range(spikes.shape[0]):
+        h = spikes[t].astype(np.float32)
+        pending = None
+        for i, lay in enumerate(net.layers):
+            if lay.kind == "conv2d":
+                h = _conv_ref(h, lay.weight, lay.bias, lay.stride, lay.padding)
+            elif lay.kind == "linear":
+                h = (h.astype(np.float64) @ lay.weight.T.astype(np.float64)
+                     + (0.0 if lay.bias is None else lay.bias)).astype(np.float32)
+            elif lay.kind == "avgpool2d":
+                h = _pool_ref(h, lay.kernel, lay.stride)
+            elif lay.kind == "flatten":
+                h = h.reshape(len(h), -1)
+            if lay.kind in ("conv2d", "linear"):
+                pending = i if i in thr else None
+                if i == last:
+                    break
+            if lay.kind == "relu" and pending is not None:
+                v[pending] = np.zeros_like(h) if v[pending] is None else v[pending]
+                v[pending], h = _neuron_step(v[pending], h, thr[pending], alpha, reset,
+                                             semantics)
+                counts[pending] = counts[pending] + h
+                pending = None
+        if readout == "spikes":
+            v[last] = np.zeros_like(h) if v[last] is None else v[last]
+            v[last], h = _neuron_step(v[last], h, thr[last], alpha, reset, semantics)
+            counts[last] = counts[last] + h
+        acc = acc + h.reshape(len(acc), -1)
+        out.append(acc)
+    return np.array(out), counts
+
+
+def encode(x: np.ndarray, encoder: str, rng: np.random.Generator) -> np.ndarray:
+    """One step of input spikes for inputs ``x`` (any shape), from a NumPy Generator.
+
+    ``signed``: ``sign(x) * Bernoulli(min(|x|, 1))`` (Rathi et al. 2020);
+    ``bernoulli``: ``Bernoulli(clip(x, 0, 1))``; ``constant``: ``x`` itself.
+    """
+    if encoder == "signed":
+        return (rng.random(x.shape) < np.abs(x)).astype(x.dtype) * np.sign(x)
+    if encoder == "bernoulli":
+        return (rng.random(x.shape) < x).astype(x.dtype)
+    if encoder == "constant":
+        return x
+    raise ValueError(f"encoder must be one of ('signed', 'bernoulli', 'constant'), got {encoder!r}")
+
+
+def if_forward(net, x, thresholds, *, steps=100, encoder="signed", reset="soft", rng=None,
+               stop_at=None, bias_scales=None, readout_bias_scale=1.0, input_spikes=None):
+    """The former ``balance.if_forward``: slow, clear float64 IF loop (project semantics).
+
+    ``V[t] = V[t-1] + I[t]``, spike when ``V[t] >= v_th`` in the same step, soft or hard
+    reset, pooling on spikes, readout accumulating its input current.
+
+    Parameters
+    ----------
+    net : l4theory.convert.network.Network
+    x : numpy.ndarray, shape (n, *input_shape)
+    thresholds : array_like, shape (n_spiking,)
+    steps : int
+    encoder : {"signed", "bernoulli", "constant"}
+        Used with ``rng`` unless ``input_spikes`` is given.
+    reset : {"soft", "hard"}
+    rng : numpy.random.Generator, int or None
+    stop_at : int, optional
+        Weight layer index: stop there and return only its max per-step current.
+    bias_scales, readout_bias_scale : factors on the biases.
+    input_spikes : numpy.ndarray, shape (steps, n, *input_shape), optional
+        The encoded input of every step (e.g. ``simulate``'s ``encode_steps``).
+
+    Returns
+    -------
+    readout : numpy.ndarray, shape (n, n_classes), or float with ``stop_at``
+        Readout membrane after ``steps`` divided by ``steps``; with ``stop_at`` the max
+        current into that layer.
+    max_current : dict of int to float
+    """
+    rng = as_rng(rng)
+    if reset not in ("soft", "hard"):
+        raise ValueError(f"reset must be 'soft' or 'hard', got {reset!r}")
+    spiking = net.spiking_layers
+    th = np.asarray(thresholds, dtype=np.float64)
+    if th.shape != (len(spiking),) or not (th > 0).all():
+        raise ValueError(f"thresholds must be {len(spiking)} positive values, got {th}")
+    bscale = np.ones(len(spiking)) if bias_scales is None else np.asarray(bias_scales, float)
+    x = np.asarray(x, np.float32)
+    thr = dict(zip(spiking, th, strict=True))
+    bsc = dict(zip(spiking, bscale, strict=True))
+    last = net.weight_layers[-1]
+    bsc[last] = float(readout_bias_scale)
+    v = {i: np.zeros((len(x), *net.shapes[i + 1]), dtype=np.float64) for i in spiking}
+    readout = None
+    max_cur = {i: -np.inf for i in spiking}
+    for t in range(steps):
+        h = encode(x, encoder, rng) if input_spikes is None else input_spikes[t]
+        for i, lay in enumerate(net.layers):
+            if lay.kind == "relu":
+                continue  # the IF neuron is the nonlinearity
+            if lay.kind in ("conv2d", "linear"):
+                cur = lay(h) if lay.bias is None or bsc.get(i, 1.0) == 1.0 else \
+                    lay(h) + (bsc[i] - 1.0) * lay.bias.reshape((-1,) + (1,) * (h.ndim - 2))
+                if i == stop_at:
+                    max_cur[i] = max(max_cur.get(i, -np.inf), float(cur.max()))
+                    break
+                if i in thr:
+                    max_cur[i] = max(max_cur[i], float(cur.max()))
+                    v[i] += cur
+                    spk = v[i] >= thr[i]
+                    if reset == "soft":
+                        v[i] -= thr[i] * spk
+                    else:
+                        v[i][spk] = 0.0
+                    h = spk.astype(np.float32)
+                elif i == last:
+                    readout = cur.astype(np.float64) if readout is None else readout + cur
+                    break
+                else:
+                    h = cur
+            else:
+                h = lay(h)
+    if stop_at is not None:
+        return max_cur[stop_at], max_cur
+    return readout.reshape(len(x), -1) / steps, max_cur

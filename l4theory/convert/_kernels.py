@@ -197,12 +197,19 @@ def encode_block_numpy(x, out, seed, samples, t0, code) -> None:
 
 
 @_pjit
-def if_scan(cur, v, spk, counts, v_th, alpha, hard):
+def if_scan(cur, v, spk, counts, v_th, alpha, hard, rathi=False):
     """Integrate-and-fire update over ``Tc`` steps, in place.
 
-    For every step ``t`` and neuron ``i``: ``x = alpha * v[i] + cur[t, i]``; a spike
-    ``s = (x >= v_th)``; where it fires, soft reset ``x - v_th``, hard reset ``0``;
-    ``v[i] = x``, ``spk[t, i] = s``, ``counts[i] += s``.
+    ``rathi=False`` (the project's semantics), for every step ``t`` and neuron ``i``:
+    ``x = alpha * v[i] + cur[t, i]``; a spike ``s = (x >= v_th)``; where it fires, soft
+    reset ``x - v_th``, hard reset ``0``; ``v[i] = x``.
+
+    ``rathi=True`` (Rathi et al.'s code): the spike comes from the previous membrane,
+    ``s = (v[i] > v_th)`` (strict); soft ``v[i] = (alpha * v[i] + cur[t, i]) - v_th * s``,
+    hard ``v[i] = (1 - s) * alpha * v[i] + cur[t, i]`` (the reset is applied with the
+    update, not leaked).
+
+    In both, ``spk[t, i] = s`` and ``counts[i] += s``.
 
     Parameters
     ----------
@@ -220,46 +227,75 @@ def if_scan(cur, v, spk, counts, v_th, alpha, hard):
         Leak factor per step in (0, 1].
     hard : bool
         Hard reset (to 0) instead of soft (subtract ``v_th``).
+    rathi : bool
+        Rathi et al.'s semantics instead of the project's.
     """
     tc, m = cur.shape
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
     nch = (m + CHUNK - 1) // CHUNK
     for c in prange(nch):
         lo = c * CHUNK
         hi = min(m, lo + CHUNK)
-        vv = v[lo:hi]
-        cc = counts[lo:hi]
-        n = hi - lo
         for t in range(tc):
-            it = cur[t, lo:hi]
-            st = spk[t, lo:hi]
-            if hard:
-                for i in range(n):
-                    x = alpha * vv[i] + it[i]
-                    fire = x >= v_th
-                    vv[i] = zero if fire else x
-                    s = one if fire else zero
-                    st[i] = s
-                    cc[i] += s
-            else:
-                for i in range(n):
-                    x = alpha * vv[i] + it[i]
-                    fire = x >= v_th
-                    vv[i] = x - v_th if fire else x
-                    s = one if fire else zero
-                    st[i] = s
-                    cc[i] += s
+            _if_step(cur[t, lo:hi], v[lo:hi], spk[t, lo:hi], counts[lo:hi], v_th, alpha,
+                     hard, rathi)
 
 
-def if_scan_numpy(cur, v, spk, counts, v_th, alpha, hard) -> None:
+@_jit
+def _if_step(it, vv, st, cc, v_th, alpha, hard, rathi):
+    """One step of :func:`if_scan` over a chunk of neurons (1-D loops that vectorise)."""
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    n = it.shape[0]
+    if rathi:
+        if hard:
+            for i in range(n):
+                fire = vv[i] > v_th
+                vv[i] = (it[i] if fire else alpha * vv[i] + it[i])
+                s = one if fire else zero
+                st[i] = s
+                cc[i] += s
+        else:
+            for i in range(n):
+                fire = vv[i] > v_th
+                x = alpha * vv[i] + it[i]
+                vv[i] = x - v_th if fire else x
+                s = one if fire else zero
+                st[i] = s
+                cc[i] += s
+    elif hard:
+        for i in range(n):
+            x = alpha * vv[i] + it[i]
+            fire = x >= v_th
+            vv[i] = zero if fire else x
+            s = one if fire else zero
+            st[i] = s
+            cc[i] += s
+    else:
+        for i in range(n):
+            x = alpha * vv[i] + it[i]
+            fire = x >= v_th
+            vv[i] = x - v_th if fire else x
+            s = one if fire else zero
+            st[i] = s
+            cc[i] += s
+
+
+def if_scan_numpy(cur, v, spk, counts, v_th, alpha, hard, rathi=False) -> None:
     """NumPy twin of :func:`if_scan` (float32, same operation order)."""
     v_th = np.float32(v_th)
     alpha = np.float32(alpha)
     for t in range(cur.shape[0]):
-        x = alpha * v + cur[t]
-        fire = x >= v_th
-        v[...] = np.where(fire, np.float32(0.0) if hard else x - v_th, x)
+        if rathi:
+            fire = v > v_th
+            x = alpha * v + cur[t]
+            if hard:
+                v[...] = np.where(fire, cur[t], x)
+            else:
+                v[...] = np.where(fire, x - v_th, x)
+        else:
+            x = alpha * v + cur[t]
+            fire = x >= v_th
+            v[...] = np.where(fire, np.float32(0.0) if hard else x - v_th, x)
         s = fire.astype(np.float32)
         spk[t] = s
         counts += s

@@ -24,10 +24,11 @@ these units (``v_th_l = scale * lambda_l``) and biases enter unscaled, as in Rat
 The first spiking layer's threshold is ``scale * lambda_1`` in every method: this is the
 ``v_th0`` of the L4 adjustment.
 
-The IF network (:func:`if_forward`) follows the project's discrete-time convention:
-``V[t] = V[t-1] + I[t]``, a spike when ``V[t] >= v_th`` in the same step, soft reset
-(subtract ``v_th``) or hard reset (to 0); average pooling acts on spikes; the readout
-(last weight layer) accumulates its input current without threshold.
+The spiking measurement runs on :func:`l4theory.convert.simulate.simulate` (project
+semantics, float32, the counter-based input encoders; ``record_max_current``): layer
+``l``'s run has the earlier layers' thresholds installed and the later ones disabled
+(``inf``). The slow float64 loop that this replaced is kept as a test twin
+(``validation.reference.if_forward``).
 """
 
 from __future__ import annotations
@@ -37,12 +38,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._checks import as_rng, check_int
+from .._checks import as_rng, check_choice, check_int
+from ..theory.discrete import ENCODERS
 from .network import Network
+from .simulate import RESETS, simulate
 
-__all__ = ["BalanceResult", "balance", "encode", "if_forward"]
+__all__ = ["METHODS", "BalanceResult", "balance"]
 
-ENCODERS = ("signed", "bernoulli", "constant")
+METHODS = ("max", "percentile", "spike")
 
 
 @dataclass
@@ -186,120 +189,23 @@ def _ann_balance(net, x, method, q, scale, batch_size):
     return lambdas, scale * lambdas / prev, 1.0 / prev, 1.0 / lambdas[-1], _stats_arrays(rows)
 
 
-def encode(x: np.ndarray, encoder: str, rng: np.random.Generator) -> np.ndarray:
-    """One step of input spikes for inputs ``x`` (any shape).
-
-    ``signed``: ``sign(x) * Bernoulli(min(|x|, 1))`` (Rathi et al. 2020);
-    ``bernoulli``: ``Bernoulli(clip(x, 0, 1))``; ``constant``: ``x`` itself.
-    """
-    if encoder == "signed":
-        return (rng.random(x.shape) < np.abs(x)).astype(x.dtype) * np.sign(x)
-    if encoder == "bernoulli":
-        return (rng.random(x.shape) < x).astype(x.dtype)
-    if encoder == "constant":
-        return x
-    raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
-
-
-def if_forward(net: Network, x, thresholds, *, steps: int = 100, encoder: str = "signed",
-               reset: str = "soft", rng=None, stop_at: int | None = None,
-               bias_scales=None, readout_bias_scale: float = 1.0):
-    """Run the IF spiking version of ``net`` for ``steps`` steps (slow, clear NumPy).
-
-    Parameters
-    ----------
-    net : Network
-    x : numpy.ndarray, shape (n, *input_shape)
-        Normalised inputs (``[-1, 1]`` for the signed encoder).
-    thresholds : array_like, shape (len(net.spiking_layers),)
-        Threshold per spiking layer (same units as :class:`BalanceResult`).
-    steps : int
-        Time steps.
-    encoder : {"signed", "bernoulli", "constant"}
-    reset : {"soft", "hard"}
-    rng : numpy.random.Generator, int or None
-    stop_at : int, optional
-        Index of a weight layer: stop there and return only its max per-step current.
-    bias_scales : array_like, optional
-        Multiply each spiking layer's bias by this (see :class:`BalanceResult`).
-    readout_bias_scale : float
-        Multiply the readout layer's bias by this.
-
-    Returns
-    -------
-    readout : numpy.ndarray, shape (n, n_classes)
-        Readout membrane potential after ``steps`` divided by ``steps`` (argmax = class),
-        or, with ``stop_at``, a float: the max current into that layer.
-    max_current : dict of int to float
-        Max per-step input current into each spiking layer reached.
-    """
-    rng = as_rng(rng)
-    steps = check_int("steps", steps, minimum=1)
-    if reset not in ("soft", "hard"):
-        raise ValueError(f"reset must be 'soft' or 'hard', got {reset!r}")
-    if encoder not in ENCODERS:
-        raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
-    spiking = net.spiking_layers
-    th = np.asarray(thresholds, dtype=np.float64)
-    if th.shape != (len(spiking),) or not (th > 0).all():
-        raise ValueError(f"thresholds must be {len(spiking)} positive values, got {th}")
-    bscale = np.ones(len(spiking)) if bias_scales is None else np.asarray(bias_scales, float)
-    x = _check_x(net, x).astype(np.float32)
-    thr = dict(zip(spiking, th, strict=True))
-    bsc = dict(zip(spiking, bscale, strict=True))
-    bsc[net.weight_layers[-1]] = float(readout_bias_scale)
-    v = {i: np.zeros((len(x), *net.shapes[i + 1]), dtype=np.float64) for i in spiking}
-    readout = None
-    max_cur = {i: -np.inf for i in spiking}
-    last = net.weight_layers[-1]
-    for _ in range(steps):
-        h = encode(x, encoder, rng)
-        for i, lay in enumerate(net.layers):
-            if lay.kind == "relu":
-                continue  # the IF neuron is the nonlinearity
-            if lay.kind in ("conv2d", "linear"):
-                cur = lay(h) if lay.bias is None or bsc.get(i, 1.0) == 1.0 else \
-                    lay(h) + (bsc[i] - 1.0) * lay.bias.reshape((-1,) + (1,) * (h.ndim - 2))
-                if i == stop_at:
-                    max_cur[i] = max(max_cur.get(i, -np.inf), float(cur.max()))
-                    break
-                if i in thr:
-                    max_cur[i] = max(max_cur[i], float(cur.max()))
-                    v[i] += cur
-                    spk = v[i] >= thr[i]
-                    if reset == "soft":
-                        v[i] -= thr[i] * spk
-                    else:
-                        v[i][spk] = 0.0
-                    h = spk.astype(np.float32)
-                elif i == last:
-                    readout = cur.astype(np.float64) if readout is None else readout + cur
-                    break
-                else:
-                    h = cur  # a weight layer without ReLU that is not the readout
-            else:
-                h = lay(h)
-    if stop_at is not None:
-        return max_cur[stop_at], max_cur
-    return readout.reshape(len(x), -1) / steps, max_cur
-
-
-def _spike_balance(net, x, scale, steps, encoder, reset, rng):
+def _spike_balance(net, x, scale, steps, encoder, reset, rng, batch_size):
     layers = net.spiking_layers
     if not layers:
         raise ValueError("the network has no spiking layer (weight layer followed by ReLU)")
     seed = int(as_rng(rng).integers(2**63))
     raw = []
-    rows = []
     for k, i in enumerate(layers):
-        # earlier thresholds installed unscaled (as Rathi et al.); same input spikes per layer
-        cur_max, _ = if_forward(net, x, raw + [1.0] * (len(layers) - k), steps=steps,
-                                encoder=encoder, reset=reset, rng=seed, stop_at=i)
+        # earlier thresholds installed unscaled (as Rathi et al.), later ones disabled;
+        # the same input spikes (one seed) for every layer's measurement
+        res = simulate(net, x, thresholds=raw + [np.inf] * (len(layers) - k), steps=steps,
+                       encoder=encoder, reset=reset, seed=seed, batch_size=batch_size,
+                       record_max_current=True)
+        cur_max = float(res.max_current[k])
         if not cur_max > 0:
             raise ValueError(f"layer {i} ('{net.layers[i].name}') receives no positive input "
                              "current under spiking input; cannot set its threshold")
         raw.append(cur_max)
-        rows.append({"max": cur_max})
     lambdas = np.array(raw)
     # ANN pre-activation statistics alongside, for reference
     ann, _, _, _, st = _ann_balance(net, x, "max", 100.0, 1.0, 256)
@@ -326,22 +232,23 @@ def balance(net: Network, x, method: str = "max", *, percentile: float = 99.9,
         ``spike`` (Rathi et al. 2020).
     steps : int
         For ``spike``: time steps per layer measurement.
-    encoder : {"signed", "bernoulli", "constant"}
-        For ``spike``: the input encoder.
+    encoder : {"bernoulli", "signed", "poisson", "constant"}
+        For ``spike``: the input encoder (:data:`l4theory.theory.discrete.ENCODERS`).
     reset : {"soft", "hard"}
         For ``spike``: reset of the IF neurons of earlier layers.
     rng : numpy.random.Generator, int or None
-        For ``spike``: input spikes (the same stream for every layer's measurement).
+        For ``spike``: draws the seed of the counter-based input streams of
+        :func:`~l4theory.convert.simulate.simulate` (the same spikes for every layer's
+        measurement).
     batch_size : int
-        Samples per forward batch (memory bound) for the ANN methods.
+        Samples per forward batch (memory bound).
 
     Returns
     -------
     BalanceResult
     """
     x = _check_x(net, x)
-    if method not in ("max", "percentile", "spike"):
-        raise ValueError(f"method must be 'max', 'percentile' or 'spike', got {method!r}")
+    check_choice("method", method, METHODS)
     if scale is None:
         scale = 0.7 if method == "spike" else 1.0
     if not (np.isfinite(scale) and scale > 0):
@@ -349,7 +256,10 @@ def balance(net: Network, x, method: str = "max", *, percentile: float = 99.9,
     params: dict = {}
     if method == "spike":
         steps = check_int("steps", steps, minimum=1)
-        lam, th, bs, rbs, stats = _spike_balance(net, x, float(scale), steps, encoder, reset, rng)
+        check_choice("encoder", encoder, ENCODERS)
+        check_choice("reset", reset, RESETS)
+        lam, th, bs, rbs, stats = _spike_balance(net, x, float(scale), steps, encoder, reset, rng,
+                                                 batch_size)
         params = {"steps": steps, "encoder": encoder, "reset": reset}
     else:
         if not 0 < percentile <= 100:

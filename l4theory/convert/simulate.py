@@ -2,15 +2,24 @@
 
 The converted network keeps the ANN's weights; every ReLU becomes a layer of
 integrate-and-fire neurons with one threshold per layer, and the last weight layer is the
-readout. The discrete-time convention is the project's (``docs/simulation.md``)::
+readout. Two discrete-time conventions (``semantics``; ``docs/simulation.md``), both with
+``V[0] = 0`` and ``I[t] = W s_in[t] (+ b)``:
 
-    V[t] = alpha * V[t-1] + I[t],   V[0] = 0,   I[t] = W s_in[t] (+ b)
+``"project"`` (default)
+    ``V[t] = alpha * V[t-1] + I[t]``; the neuron fires when ``V[t] >= v_th`` in the same
+    step (no extra step of delay per layer); soft reset subtracts ``v_th`` from ``V[t]``
+    (so the reset is leaked from the next step on), hard reset sets ``V[t] = 0``.
+``"rathi"`` (the code of Rathi et al. 2020, the paper's base)
+    The spike of step ``t`` comes from the previous membrane, ``s[t] = V[t-1] > v_th``
+    (strict), and the reset is applied with the update, not leaked: soft
+    ``V[t] = (alpha * V[t-1] + I[t]) - v_th * s[t]``; hard (not in that code; our
+    definition) ``V[t] = (1 - s[t]) * alpha * V[t-1] + I[t]``, i.e. the membrane that
+    fired restarts from 0 and integrates ``I[t]``. ``s[t]`` reaches the next layer in the
+    same step ``t``, so each spiking layer adds one step of delay.
 
-a neuron fires when ``V[t] >= v_th`` in the same step (no extra step of delay per layer);
-soft reset subtracts ``v_th``, hard reset sets ``V`` to 0. ``alpha = 1`` is the IF neuron,
-``alpha < 1`` the leaky one (``alpha = exp(-dt/tau)``). Average pooling acts on whatever
-reaches it (spikes after an IF layer, currents before one); flatten is C-order over
-``(C, H, W)``, as in the ANN.
+``alpha = 1`` is the IF neuron, ``alpha < 1`` the leaky one (``alpha = exp(-dt/tau)``).
+Average pooling acts on whatever reaches it (spikes after an IF layer, currents before
+one); flatten is C-order over ``(C, H, W)``, as in the ANN.
 
 Inputs are encoded every step (``encoder``):
 
@@ -49,14 +58,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._checks import check_alpha, check_int
+from .._checks import check_alpha, check_choice, check_int
+from ..theory.discrete import ENCODERS
 from . import _kernels as K
 from .network import Network, conv2d
 
-__all__ = ["BACKENDS", "ENCODERS", "READOUTS", "SimResult", "encode_steps", "linear_op", "simulate"]
+__all__ = [
+    "BACKENDS",
+    "ENCODERS",
+    "READOUTS",
+    "RESETS",
+    "SEMANTICS",
+    "SimResult",
+    "encode_steps",
+    "linear_op",
+    "simulate",
+]
 
-ENCODERS = ("signed", "bernoulli", "poisson", "constant")
 READOUTS = ("membrane", "spikes")
+RESETS = ("soft", "hard")
+SEMANTICS = ("project", "rathi")
 
 
 @dataclass
@@ -81,6 +102,10 @@ class SimResult:
         Per-neuron spike counts over all steps for the layers in ``record_counts``,
         shape (n, *layer output shape) in the ANN's (C, H, W) order.
     labels : numpy.ndarray or None, shape (n,)
+    max_current : numpy.ndarray or None, shape (n_spiking,)
+        With ``record_max_current``: the largest per-step input current ``W s[t] (+ b)``
+        into each spiking layer over all steps, samples and neurons (before any pooling
+        between the weight layer and its ReLU).
     params : dict
         Settings of the run (steps, alpha, reset, encoder, readout, seed, thresholds).
     """
@@ -93,6 +118,7 @@ class SimResult:
     layer_names: tuple
     counts: dict = field(default_factory=dict)
     labels: np.ndarray | None = None
+    max_current: np.ndarray | None = None
     params: dict = field(default_factory=dict)
 
     @property
@@ -192,8 +218,7 @@ def encode_steps(x: np.ndarray, encoder: str, seed: int, samples: np.ndarray, t0
     numpy.ndarray, float32, shape (n_steps, B, P)
         ``P`` = pixels per sample.
     """
-    if encoder not in ENCODERS:
-        raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+    check_choice("encoder", encoder, ENCODERS)
     xb = np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
     out = np.empty((n_steps, xb.shape[0], xb.shape[1]), dtype=np.float32)
     fn = K.encode_block_numpy if K.DISABLED else K.encode_block
@@ -307,13 +332,147 @@ def _check_thresholds(name, value, n):
     return th
 
 
+def _check_inputs(net, x, labels, encoder: str):
+    """``x`` as an array of shape (n, *net.input_shape), and the labels (or None)."""
+    if not isinstance(net, Network):
+        raise ValueError(f"net must be a Network, got {type(net).__name__}")
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        raise ValueError("x is uint8: normalise the pixels first (datasets.normalize)")
+    if x.ndim < 1 or x.shape[0] < 1:
+        raise ValueError(f"x must be a non-empty batch of shape (n, {net.input_shape}), "
+                         f"got shape {x.shape}")
+    if x.shape[1:] != net.input_shape:
+        if x[0].size != math.prod(net.input_shape):
+            raise ValueError(f"x has shape {x.shape}; expected (n, "
+                             f"{', '.join(map(str, net.input_shape))})")
+        x = x.reshape((-1, *net.input_shape))
+    if not np.isfinite(x).all():
+        raise ValueError("x contains NaN or infinite values")
+    if encoder == "poisson" and (x < 0).any():
+        raise ValueError("the poisson encoder needs x >= 0 (expected counts per step), "
+                         f"got min {float(x.min())!r}")
+    n, n_classes = x.shape[0], math.prod(net.output_shape)
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be {n} integers, got shape {labels.shape} dtype "
+                             f"{labels.dtype}")
+        if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+            raise ValueError(f"labels must lie in [0, {n_classes}), got range "
+                             f"[{labels.min()}, {labels.max()}]")
+    return x, labels
+
+
+def _check_ids(sample_ids, n: int) -> np.ndarray:
+    if sample_ids is None:
+        return np.arange(n, dtype=np.int64)
+    ids = np.asarray(sample_ids)
+    if ids.shape != (n,) or not np.issubdtype(ids.dtype, np.integer) or (ids < 0).any():
+        raise ValueError(f"sample_ids must be {n} non-negative integers, got shape "
+                         f"{ids.shape} dtype {ids.dtype}")
+    return ids
+
+
+def _check_options(net, o: dict) -> dict:
+    """Check the keyword options of :func:`simulate`; return them cleaned."""
+    spiking = net.spiking_layers
+    o["steps"] = check_int("steps", o["steps"], minimum=1)
+    o["alpha"] = check_alpha("alpha", o["alpha"])
+    check_choice("reset", o["reset"], RESETS)
+    check_choice("encoder", o["encoder"], ENCODERS)
+    check_choice("readout", o["readout"], READOUTS)
+    check_choice("semantics", o["semantics"], SEMANTICS)
+    check_choice("backend", o["backend"], BACKENDS)
+    o["thresholds"] = _check_thresholds("thresholds", o["thresholds"], len(spiking))
+    if o["readout"] == "spikes":
+        _check_thresholds("readout_threshold", [o["readout_threshold"]], 1)
+    bs = o["bias_scales"]
+    o["bias_scales"] = np.ones(len(spiking)) if bs is None else np.asarray(bs, float)
+    if o["bias_scales"].shape != (len(spiking),) or not np.isfinite(o["bias_scales"]).all():
+        raise ValueError(f"bias_scales must be {len(spiking)} finite values, got {bs!r}")
+    if not np.isfinite(o["readout_bias_scale"]):
+        raise ValueError(f"readout_bias_scale must be finite, got {o['readout_bias_scale']!r}")
+    o["seed"] = check_int("seed", o["seed"], minimum=0)
+    if o["seed"] >= 2**63:
+        raise ValueError(f"seed must be < 2**63, got {o['seed']}")
+    o["batch_size"] = check_int("batch_size", o["batch_size"], minimum=1)
+    if o["block_steps"] is not None:
+        o["block_steps"] = check_int("block_steps", o["block_steps"], minimum=1)
+    if not (np.isfinite(o["memory_mb"]) and o["memory_mb"] > 0):
+        raise ValueError(f"memory_mb must be > 0, got {o['memory_mb']!r}")
+    if o["backend"] == "torch":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise ValueError("backend='torch' needs PyTorch (pip install l4theory[bench])") from None
+    o["record_counts"] = tuple(int(i) for i in o["record_counts"])
+    for i in o["record_counts"]:
+        if i not in spiking:
+            raise ValueError(f"record_counts: layer {i} is not a spiking layer {spiking}")
+    return o
+
+
+def _block_length(net, ops, bsz: int, o: dict) -> int:
+    """Steps per block: ``block_steps``, or as many as ``memory_mb`` allows."""
+    if o["block_steps"] is not None:
+        return min(o["block_steps"], o["steps"])
+    # bytes per (sample, step): every op output, plus im2col columns of the convolutions
+    per_row = 4 * math.prod(net.input_shape)
+    for op in ops:
+        per_row += 4 * math.prod(op.shape) if op.shape else 0
+        if op.kind == "conv2d":
+            kh, kw = op.weight.shape[2:]
+            per_row += 4 * math.prod(op.shape[:2]) * kh * kw * op.weight.shape[1]
+    rows = max(1, int(o["memory_mb"] * 2**20) // max(per_row, 1))
+    return max(1, min(o["steps"], rows // bsz))
+
+
+class _State:
+    """Per-batch simulation state: membranes, counts and the readout accumulator."""
+
+    def __init__(self, sizes: dict, nb: int, n_classes: int, n_spiking: int):
+        self.max_current = np.full(n_spiking, -np.inf)
+        self.v = {s: np.zeros(nb * sizes[s], np.float32) for s in sizes}
+        self.cnt = {s: np.zeros(nb * sizes[s], np.float32) for s in sizes}
+        self.acc = np.zeros((nb, n_classes), dtype=np.float64)
+
+
+def _run_block(ops, h, st: _State, tc: int, nb: int, o: dict, predictions_block):
+    """Push one block of ``tc`` steps of encoded input ``h`` through the plan."""
+    scan = K.if_scan_numpy if K.DISABLED else K.if_scan
+    alpha32 = np.float32(o["alpha"])
+    hard, rathi = o["reset"] == "hard", o["semantics"] == "rathi"
+    maxpos = o["max_current_pos"]
+    for op in ops:
+        if op.kind in ("conv2d", "linear"):
+            h = linear_op(op.kind, h, op.weight, op.bias, op.stride, op.padding, o["backend"])
+            if op.index in maxpos:
+                k = maxpos[op.index]
+                st.max_current[k] = max(st.max_current[k], float(h.max()))
+        elif op.kind == "if":
+            flat = h.reshape(tc, -1)
+            scan(flat, st.v[op.slot], flat, st.cnt[op.slot], np.float32(op.v_th), alpha32,
+                 hard, rathi)
+        elif op.kind == "pool":
+            h = _pool(h, op.kernel, op.stride)
+        elif op.kind == "flatten":
+            h = h.reshape(h.shape[0], -1)
+        else:  # readout
+            cur = np.concatenate([st.acc[None], h.reshape(tc, nb, -1)])
+            cum = np.cumsum(cur, axis=0, dtype=np.float64)[1:]  # step-by-step order
+            st.acc = cum[-1]
+            predictions_block[...] = cum.argmax(axis=2)
+
+
 def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
              alpha: float = 1.0, reset: str = "soft", encoder: str = "signed",
              readout: str = "membrane", readout_threshold: float = 1.0, seed: int = 0,
              sample_ids=None, batch_size: int = 64, block_steps: int | None = None,
              memory_mb: float = 256.0, bias_scales=None, readout_bias_scale: float = 1.0,
              record_counts=(), progress: Callable[[int], None] | None = None,
-             backend: str = "numpy") -> SimResult:
+             backend: str = "numpy", semantics: str = "project",
+             record_max_current: bool = False) -> SimResult:
     """Run the spiking version of ``net`` on inputs ``x`` for ``steps`` time steps.
 
     Parameters
@@ -332,7 +491,7 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
     alpha : float
         Leak factor per step in (0, 1]; 1 = IF (no leak).
     reset : {"soft", "hard"}
-    encoder : {"signed", "bernoulli", "poisson", "constant"}
+    encoder : {"bernoulli", "signed", "poisson", "constant"}
     readout : {"membrane", "spikes"}
     readout_threshold : float
         Threshold of the readout layer for ``readout="spikes"``.
@@ -357,6 +516,14 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
         Called with the number of samples finished after each batch.
     backend : {"numpy", "torch"}
         Linear-algebra backend (:func:`linear_op`); ``torch`` needs PyTorch.
+    semantics : {"project", "rathi"}
+        Neuron update convention (module docs): ``"project"`` fires in the same step
+        (``V >= v_th``, reset leaked from the next step on); ``"rathi"`` fires from the
+        previous step's membrane (``V[t-1] > v_th``, one step of delay per layer) with the
+        reset applied in the update, as in Rathi et al.'s code.
+    record_max_current : bool
+        Record the largest per-step input current into each spiking layer
+        (``SimResult.max_current``; threshold balancing by spikes uses it).
 
     Returns
     -------
@@ -367,157 +534,67 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
     ValueError
         On invalid arguments (the message names the parameter and value).
     """
-    if not isinstance(net, Network):
-        raise ValueError(f"net must be a Network, got {type(net).__name__}")
-    x = np.asarray(x)
-    if x.dtype == np.uint8:
-        raise ValueError("x is uint8: normalise the pixels first (datasets.normalize)")
-    if x.ndim < 1 or x.shape[0] < 1:
-        raise ValueError(f"x must be a non-empty batch of shape (n, {net.input_shape}), "
-                         f"got shape {x.shape}")
-    if x.shape[1:] != net.input_shape:
-        if x[0].size != math.prod(net.input_shape):
-            raise ValueError(f"x has shape {x.shape}; expected (n, "
-                             f"{', '.join(map(str, net.input_shape))})")
-        x = x.reshape((-1, *net.input_shape))
-    if not np.isfinite(x).all():
-        raise ValueError("x contains NaN or infinite values")
-    n = x.shape[0]
-    steps = check_int("steps", steps, minimum=1)
-    alpha = check_alpha("alpha", alpha)
-    if reset not in ("soft", "hard"):
-        raise ValueError(f"reset must be 'soft' or 'hard', got {reset!r}")
-    if encoder not in ENCODERS:
-        raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
-    if encoder == "poisson" and (x < 0).any():
-        raise ValueError("the poisson encoder needs x >= 0 (expected counts per step), "
-                         f"got min {float(x.min())!r}")
-    if readout not in READOUTS:
-        raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
-    spiking = net.spiking_layers
-    th = _check_thresholds("thresholds", thresholds, len(spiking))
-    if readout == "spikes":
-        _check_thresholds("readout_threshold", [readout_threshold], 1)
-    bscale = np.ones(len(spiking)) if bias_scales is None else np.asarray(bias_scales, float)
-    if bscale.shape != (len(spiking),) or not np.isfinite(bscale).all():
-        raise ValueError(f"bias_scales must be {len(spiking)} finite values, got {bias_scales!r}")
-    if not np.isfinite(readout_bias_scale):
-        raise ValueError(f"readout_bias_scale must be finite, got {readout_bias_scale!r}")
-    seed = check_int("seed", seed, minimum=0)
-    if seed >= 2**63:
-        raise ValueError(f"seed must be < 2**63, got {seed}")
-    if sample_ids is None:
-        ids = np.arange(n, dtype=np.int64)
-    else:
-        ids = np.asarray(sample_ids)
-        if ids.shape != (n,) or not np.issubdtype(ids.dtype, np.integer) or (ids < 0).any():
-            raise ValueError(f"sample_ids must be {n} non-negative integers, got shape "
-                             f"{ids.shape} dtype {ids.dtype}")
-    n_classes = math.prod(net.output_shape)
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"labels must be {n} integers, got shape {labels.shape} dtype "
-                             f"{labels.dtype}")
-        if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-            raise ValueError(f"labels must lie in [0, {n_classes}), got range "
-                             f"[{labels.min()}, {labels.max()}]")
-    batch_size = check_int("batch_size", batch_size, minimum=1)
-    if block_steps is not None:
-        block_steps = check_int("block_steps", block_steps, minimum=1)
-    if not (np.isfinite(memory_mb) and memory_mb > 0):
-        raise ValueError(f"memory_mb must be > 0, got {memory_mb!r}")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "torch":
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            raise ValueError("backend='torch' needs PyTorch (pip install l4theory[bench])") from None
-    record = tuple(int(i) for i in record_counts)
-    for i in record:
-        if i not in spiking:
-            raise ValueError(f"record_counts: layer {i} is not a spiking layer {spiking}")
-
-    ops, n_slots = _plan(net, th, bscale, float(readout_bias_scale), readout,
-                         float(readout_threshold))
-    # bytes per (sample, step): every op output, plus im2col columns of the convolutions
-    per_row = 4 * math.prod(net.input_shape)
-    for op in ops:
-        per_row += 4 * math.prod(op.shape) if op.shape else 0
-        if op.kind == "conv2d":
-            kh, kw = op.weight.shape[2:]
-            per_row += 4 * math.prod(op.shape[:2]) * kh * kw * op.weight.shape[1]
-    bsz = min(batch_size, n)
-    if block_steps is None:
-        rows = max(1, int(memory_mb * 2**20) // max(per_row, 1))
-        block_steps = max(1, min(steps, rows // bsz))
-    tc_max = min(block_steps, steps)
-
-    alpha32 = np.float32(alpha)
-    hard = reset == "hard"
-    scan = K.if_scan_numpy if K.DISABLED else K.if_scan
+    o = dict(locals())
+    x, labels = _check_inputs(net, x, labels, encoder)
+    o = _check_options(net, o)
+    n, n_classes, spiking = x.shape[0], math.prod(net.output_shape), net.spiking_layers
+    ids = _check_ids(sample_ids, n)
+    o["max_current_pos"] = ({i: k for k, i in enumerate(spiking)} if record_max_current
+                            else {})
+    max_current = np.full(len(spiking), -np.inf)
+    ops, _ = _plan(net, o["thresholds"], o["bias_scales"], float(readout_bias_scale), readout,
+                   float(readout_threshold))
+    bsz = min(o["batch_size"], n)
+    tc_max = _block_length(net, ops, bsz, o)
     if_ops = [op for op in ops if op.kind == "if"]
     sizes = {op.slot: math.prod(op.shape) for op in if_ops}
-    totals = np.zeros(n_slots)
+    totals = np.zeros(len(if_ops))
     counts_out = {i: np.zeros((n, *net.shapes[i + 1 + _relu_offset(net, i)]), np.float32)
-                  for i in record}
-    predictions = np.empty((steps, n), dtype=np.int16)
+                  for i in o["record_counts"]}
+    predictions = np.empty((o["steps"], n), dtype=np.int16)
     readout_final = np.empty((n, n_classes), dtype=np.float64)
     x32 = x.astype(np.float32, copy=False)
-
     for b0 in range(0, n, bsz):
         b1 = min(n, b0 + bsz)
         nb = b1 - b0
-        v = {s: np.zeros(nb * sizes[s], np.float32) for s in sizes}
-        cnt = {s: np.zeros(nb * sizes[s], np.float32) for s in sizes}
-        acc = np.zeros((nb, n_classes), dtype=np.float64)
-        for t0 in range(0, steps, tc_max):
-            tc = min(tc_max, steps - t0)
-            h = encode_steps(x32[b0:b1], encoder, seed, ids[b0:b1], t0, tc)
+        st = _State(sizes, nb, n_classes, len(spiking))
+        for t0 in range(0, o["steps"], tc_max):
+            tc = min(tc_max, o["steps"] - t0)
+            h = encode_steps(x32[b0:b1], encoder, o["seed"], ids[b0:b1], t0, tc)
             h = h.reshape((tc * nb, *net.input_shape))
             if h.ndim == 4:
                 h = np.ascontiguousarray(h.transpose(0, 2, 3, 1))
-            for op in ops:
-                if op.kind in ("conv2d", "linear"):
-                    h = linear_op(op.kind, h, op.weight, op.bias, op.stride, op.padding,
-                                  backend)
-                elif op.kind == "if":
-                    flat = h.reshape(tc, -1)
-                    scan(flat, v[op.slot], flat, cnt[op.slot], np.float32(op.v_th), alpha32,
-                         hard)
-                elif op.kind == "pool":
-                    h = _pool(h, op.kernel, op.stride)
-                elif op.kind == "flatten":
-                    h = h.reshape(h.shape[0], -1)
-                else:  # readout
-                    cur = np.concatenate([acc[None], h.reshape(tc, nb, n_classes)])
-                    cum = np.cumsum(cur, axis=0, dtype=np.float64)[1:]  # step-by-step order
-                    acc = cum[-1]
-                    predictions[t0:t0 + tc, b0:b1] = cum.argmax(axis=2)
-        readout_final[b0:b1] = acc
+            _run_block(ops, h, st, tc, nb, o, predictions[t0:t0 + tc, b0:b1])
+        readout_final[b0:b1] = st.acc
+        max_current = np.maximum(max_current, st.max_current)
         for op in if_ops:
-            totals[op.slot] += float(cnt[op.slot].sum(dtype=np.float64))
+            totals[op.slot] += float(st.cnt[op.slot].sum(dtype=np.float64))
             if op.index in counts_out and op.index != ops[-1].index:
-                shp = op.shape
-                c = cnt[op.slot].reshape(nb, *shp)
-                if len(shp) == 3:
-                    c = c.transpose(0, 3, 1, 2)
-                counts_out[op.index][b0:b1] = c
+                c = st.cnt[op.slot].reshape(nb, *op.shape)
+                counts_out[op.index][b0:b1] = c.transpose(0, 3, 1, 2) if c.ndim == 4 else c
         if progress is not None:
             progress(nb)
+    res = _result(net, o, predictions, readout_final, totals, if_ops, sizes, counts_out,
+                  labels, bsz, tc_max)
+    res.max_current = max_current if record_max_current else None
+    return res
 
+
+def _result(net, o, predictions, readout_final, totals, if_ops, sizes, counts_out, labels,
+            bsz, tc_max) -> SimResult:
+    n, steps, spiking = predictions.shape[1], o["steps"], net.spiking_layers
     if labels is not None:
         accuracy = (predictions == labels[None, :]).mean(axis=1)
     else:
         accuracy = np.full(steps, np.nan)
     rates = np.array([totals[op.slot] / (n * steps * sizes[op.slot]) for op in if_ops
                       if op.index in spiking])
-    params = {"steps": steps, "alpha": alpha, "reset": reset, "encoder": encoder,
-              "readout": readout, "seed": seed, "thresholds": th.tolist(),
-              "n_samples": n, "batch_size": bsz, "block_steps": tc_max, "backend": backend}
-    if readout == "spikes":
-        params["readout_threshold"] = float(readout_threshold)
+    params = {k: o[k] for k in ("steps", "alpha", "reset", "encoder", "readout", "seed",
+                                "backend", "semantics")}
+    params.update(thresholds=o["thresholds"].tolist(), n_samples=n, batch_size=bsz,
+                  block_steps=tc_max)
+    if o["readout"] == "spikes":
+        params["readout_threshold"] = float(o["readout_threshold"])
     return SimResult(accuracy=accuracy, predictions=predictions, readout=readout_final,
                      spike_rates=rates, layers=tuple(spiking),
                      layer_names=tuple(net.layers[i].name for i in spiking),

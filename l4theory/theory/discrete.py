@@ -47,6 +47,7 @@ __all__ = [
     "spike_cumulant",
 ]
 
+#: The input encoders: the one list (simulate, balance, diagnostics and the CLI import it).
 ENCODERS = ("bernoulli", "signed", "poisson", "constant")
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from l4theory.convert import _kernels as K
-from l4theory.convert.balance import if_forward
 from l4theory.convert.network import AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU
 from l4theory.convert.simulate import encode_steps, simulate
+from validation.reference import if_forward, snn_step_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -291,3 +291,136 @@ def test_torch_backend_matches_numpy_backend():
     np.testing.assert_array_equal(a.readout, b.readout)  # dyadic weights: order-independent
     with pytest.raises(ValueError, match="backend"):
         simulate(net, x, backend="cuda", **kw)
+
+
+# --------------------------------------------------------------------------- semantics
+
+
+def _chain(n_layers=2, w=1.0):
+    """Scalar chain input -> IF -> ... -> IF -> readout, every weight ``w``."""
+    one = np.full((1, 1), w, np.float32)
+    layers = []
+    for _ in range(n_layers):
+        layers += [Linear(one.copy()), ReLU()]
+    return Network((1,), layers + [Linear(np.ones((1, 1), np.float32))])
+
+
+@pytest.mark.parametrize("semantics", ["project", "rathi"])
+@pytest.mark.parametrize("alpha,reset,encoder", [
+    (1.0, "soft", "signed"), (1.0, "hard", "signed"), (0.75, "soft", "bernoulli"),
+    (0.875, "hard", "constant"), (0.9, "soft", "signed"),
+])
+def test_semantics_match_step_reference(semantics, alpha, reset, encoder):
+    net = conv_net(21)
+    rng = np.random.default_rng(22)
+    x = rng.uniform(0 if encoder == "bernoulli" else -1, 1, (7, 2, 8, 8)).astype(np.float32)
+    if encoder == "constant":
+        x = (np.round(x * 8) / 8).astype(np.float32)
+    th = [1.25, 1.0, 0.75]
+    res = simulate(net, x, thresholds=th, steps=12, alpha=alpha, reset=reset, encoder=encoder,
+                   semantics=semantics, seed=3, batch_size=3, block_steps=5,
+                   record_counts=(0, 3, 6))
+    spikes = encode_steps(x, encoder, 3, np.arange(7), 0, 12).reshape(12, *x.shape)
+    acc, counts = snn_step_reference(net, spikes, th, alpha=alpha, reset=reset,
+                                     semantics=semantics)
+    assert (res.spike_rates > 0.01).all()  # not vacuous
+    assert res.params["semantics"] == semantics
+    np.testing.assert_array_equal(res.readout, acc[-1])
+    np.testing.assert_array_equal(res.predictions, acc.argmax(axis=2))
+    for i in (0, 3, 6):
+        np.testing.assert_array_equal(res.counts[i], counts[i])
+
+
+@pytest.mark.parametrize("semantics", ["project", "rathi"])
+def test_semantics_spike_readout_match_step_reference(semantics):
+    net = conv_net(23, bias=False)
+    x = np.random.default_rng(24).uniform(-1, 1, (5, 2, 8, 8)).astype(np.float32)
+    th = [1.0, 0.75, 0.5]
+    res = simulate(net, x, thresholds=th, steps=10, readout="spikes", readout_threshold=0.5,
+                   semantics=semantics, reset="hard", alpha=0.75, seed=2, block_steps=4)
+    spikes = encode_steps(x, "signed", 2, np.arange(5), 0, 10).reshape(10, *x.shape)
+    acc, _ = snn_step_reference(net, spikes, th, semantics=semantics, reset="hard", alpha=0.75,
+                                readout="spikes", readout_threshold=0.5)
+    np.testing.assert_array_equal(res.readout, acc[-1])
+
+
+@pytest.mark.parametrize("reset", ["soft", "hard"])
+def test_rathi_adds_one_step_of_delay_per_layer(reset):
+    # constant current 1 into threshold 0.5: project fires from step 0 in every layer; under
+    # rathi layer l (1-based) first fires at step l, so the readout misses 2 steps (2 layers)
+    net = _chain(2)
+    x = np.ones((1, 1), np.float32)
+    for sem, missed in (("project", 0), ("rathi", 2)):
+        r = simulate(net, x, thresholds=[0.5, 0.5], steps=9, encoder="constant", reset=reset,
+                     semantics=sem, record_counts=(0, 2))
+        assert r.readout[0, 0] == 9 - missed
+        assert r.counts[0][0, 0] == 9 - missed // 2 and r.counts[2][0, 0] == 9 - missed
+        np.testing.assert_array_equal(r.predictions[:, 0], 0)
+
+
+@pytest.mark.parametrize("reset", ["soft", "hard"])
+def test_rathi_compares_strictly(reset):
+    # current exactly v_th, no leak: project (>=) fires every step; rathi (>) needs V > 1,
+    # i.e. from step 2 on for soft (V stays 2 after the first reset: T - 2 spikes) and every
+    # other step for hard (V: 1, 2, 1, 2, ...: fires at t = 2, 4, ...)
+    net = _chain(1)
+    x = np.ones((1, 1), np.float32)
+    expect = {("project", "soft"): 10, ("project", "hard"): 10,
+              ("rathi", "soft"): 8, ("rathi", "hard"): 4}
+    for sem in ("project", "rathi"):
+        r = simulate(net, x, thresholds=[1.0], steps=10, encoder="constant", reset=reset,
+                     semantics=sem, record_counts=(0,))
+        assert r.counts[0][0, 0] == expect[sem, reset]
+
+
+def _scalar_loop(cur, th, alpha, steps, rule):
+    """One neuron, Python floats (exact here: dyadic values), ``rule`` gives (v, s)."""
+    v, spikes = 0.0, []
+    for _ in range(steps):
+        v, s = rule(v, cur, th, alpha)
+        spikes.append(s)
+    return np.array(spikes)
+
+
+def test_rathi_reset_is_not_leaked():
+    # soft: rathi V[t] = a V[t-1] + I - th s[t] with s[t] = V[t-1] > th; a leaked reset,
+    # V[t] = a (V[t-1] - th s[t]) + I, gives other spikes: the test can tell them apart
+    cur, th, alpha, steps = 0.75, 1.0, 0.5, 40
+    def rathi(v, i, th, a):
+        s = float(v > th)
+        return a * v + i - th * s, s
+
+    def leaked(v, i, th, a):
+        s = float(v > th)
+        return a * (v - th * s) + i, s
+
+    want = _scalar_loop(cur, th, alpha, steps, rathi)
+    other = _scalar_loop(cur, th, alpha, steps, leaked)
+    assert want.sum() > 3 and (want != other).any()
+    net = _chain(1)
+    r = simulate(net, np.full((1, 1), cur, np.float32), thresholds=[th], steps=steps,
+                 alpha=alpha, encoder="constant", semantics="rathi", record_counts=(0,))
+    assert r.counts[0][0, 0] == want.sum()
+
+
+def test_rathi_hard_reset_definition():
+    # hard: V[t] = (1 - s[t]) a V[t-1] + I; I = 0.75, a = 1, th = 1: V = .75, 1.5, .75, ...
+    net = _chain(1)
+    r = simulate(net, np.full((1, 1), 0.75, np.float32), thresholds=[1.0], steps=10,
+                 encoder="constant", reset="hard", semantics="rathi", record_counts=(0,))
+    assert r.counts[0][0, 0] == 4  # t = 2, 4, 6, 8
+    p = simulate(net, np.full((1, 1), 0.75, np.float32), thresholds=[1.0], steps=10,
+                 encoder="constant", reset="hard", record_counts=(0,))
+    assert p.counts[0][0, 0] == 5  # project: t = 1, 3, 5, 7, 9
+
+
+def test_semantics_differ_and_errors():
+    net = conv_net(25)
+    x = np.random.default_rng(26).uniform(-1, 1, (6, 2, 8, 8)).astype(np.float32)
+    kw = dict(thresholds=[1.0, 0.75, 0.5], steps=15, seed=1, alpha=0.9)
+    a = simulate(net, x, **kw)
+    b = simulate(net, x, semantics="rathi", **kw)
+    assert a.params["semantics"] == "project" and b.params["semantics"] == "rathi"
+    assert not np.array_equal(a.readout, b.readout)
+    with pytest.raises(ValueError, match="semantics"):
+        simulate(net, x, semantics="snntorch", **kw)
