@@ -434,21 +434,30 @@ def regime_map(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict
     doc = {"part": "regime", "rows": [], "provenance": provenance(path, cfg)}
     arrays: dict = {}
     t0 = time.perf_counter()
-    for sem in cfg["semantics"]:
-        for reset in cfg["resets"]:
-            for alpha in cfg["alphas"]:
-                try:
-                    row, arr = regime_setting(cfg, alpha, reset, sem, workers=workers,
-                                              cache_dir=cache)
-                except ValueError as exc:  # e.g. semantics not available yet
-                    log(f"regime {sem} {reset} alpha={alpha:g}: skipped ({exc})")
-                    continue
-                doc["rows"].append(row)
-                arrays.update({f"{_tag(sem, reset, alpha)}_{k}": v for k, v in arr.items()})
-                doc["elapsed_s"] = time.perf_counter() - t0
-                _write(doc, arrays, out_dir, stem)
-                log(regime_line(row))
+    for sem, reset, alpha in regime_order(cfg):
+        row, arr = regime_setting(cfg, alpha, reset, sem, workers=workers, cache_dir=cache)
+        doc["rows"].append(row)
+        arrays.update({f"{_tag(sem, reset, alpha)}_{k}": v for k, v in arr.items()})
+        doc["elapsed_s"] = time.perf_counter() - t0
+        _write(doc, arrays, out_dir, stem)
+        log(regime_line(row))
     return doc
+
+
+def regime_order(cfg: dict) -> list[tuple]:
+    """(semantics, reset, alpha) of the regime map, extremes first.
+
+    A partial run then covers the corners of the map (no leak and the fastest leak, both
+    resets) before the intermediate leaks.
+    """
+    alphas = sorted(cfg["alphas"], reverse=True)
+    order = [alphas[0], alphas[-1]] + alphas[1:-1][::-1] if len(alphas) > 1 else alphas
+    out = []
+    for sem in cfg["semantics"]:
+        for k, alpha in enumerate(order):
+            resets = list(cfg["resets"]) if k % 2 == 0 else list(cfg["resets"])[::-1]
+            out += [(sem, reset, alpha) for reset in resets]
+    return out
 
 
 def regime_line(row: dict) -> str:
@@ -749,10 +758,12 @@ def power_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dic
         plan = [(tuple(cfg["accuracy"]["settings"][0]), 0.5)]
     else:
         plan = _power_plan(out_dir, cfg["mode"])
+    t0 = time.perf_counter()
     for setting, scale in plan:
         row = pilot_power(cfg, setting, scale=scale, n_pilot=pc["n_pilot"], seeds=pc["seeds"],
                           workers=workers, cache=out_dir / "tasks")
         doc["rows"].append(row)
+        doc["elapsed_s"] = time.perf_counter() - t0
         _write(doc, {}, out_dir, f"power_{cfg['mode']}")
         log(f"power {_tag(*setting)} @{scale:g}: s_b2 {row['s_b2']:.5f} s_w2 "
             f"{row['s_w2']:.5f} discordance {row['discordance']:.4f} "
@@ -833,6 +844,101 @@ def accuracy_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> 
     return doc
 
 
+# --------------------------------------------------------------------------- tables
+
+
+def _pts(ci: dict, signed: bool = False) -> str:
+    f = "{:+.2f}" if signed else "{:.2f}"
+    return (f"{f.format(100 * ci['mean'])} [{f.format(100 * ci['lo'])}, "
+            f"{f.format(100 * ci['hi'])}]")
+
+
+def regime_markdown(doc: dict) -> str:
+    """The regime map as a Markdown table (gap in points with 95% CI, selected scale)."""
+    rows = sorted(doc["rows"], key=lambda r: (r["semantics"] != "project", r["reset"],
+                                              -r["alpha"]))
+    steps = [p["T"] for p in rows[0]["per_T"]] if rows else []
+    head = ("| semantics | reset | alpha | ANN % | "
+            + " | ".join(f"gap T={t} (points) [95% CI] @scale" for t in steps) + " |")
+    lines = [head, "|" + "---|" * (4 + len(steps))]
+    for r in rows:
+        cells = []
+        for p in r["per_T"]:
+            edge = " (edge)" if p["edge"] else ""
+            cells.append(f"{_pts(p['gap'], True)} @{p['scale']:g}{edge}")
+        lines.append(f"| {r['semantics']} | {r['reset']} | {r['alpha']:g} | "
+                     f"{100 * r['ann_accuracy']:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def fidelity_markdown(doc: dict) -> str:
+    """The fidelity table as Markdown."""
+    lines = ["| alpha | reset | T | method | rate MSE | corr | dominance error | "
+             "dominance (active pairs) | mean rate / target | fit |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        fit = r["fit"]
+        fs = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                       for k, v in fit.items() if k in ("k_median", "s_hat_median", "c",
+                                                        "n_guarded", "n_capped",
+                                                        "mse_before", "mse_after"))
+        lines.append(f"| {r['alpha']:g} | {r['reset']} | {r['steps']} | {r['label']} | "
+                     f"{r['mse']:.5f} | {r['corr']:.4f} | {r['dominance_error']:.4f} | "
+                     f"{r['dominance_error_active']:.4f} | {r['mean_rate']:.4f} / "
+                     f"{r['mean_target']:.4f} | {fs} |")
+    return "\n".join(lines)
+
+
+def power_markdown(doc: dict) -> str:
+    """The power pilot as Markdown."""
+    lines = ["| setting | scale | pilot images x seeds | discordance | s_b2 | s_w2 | "
+             "half-width S=1 / 2 / 4 / 8 (points) | seeds needed | power(0.3 pt) S=1 / 8 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        hw = {int(k): v for k, v in r["half_width"].items()}
+        pw = {int(k): v for k, v in r["power"].items()}
+        lines.append(f"| {_tag(*r['setting'])} | {r['scale']:g} | {r['n_pilot']} x "
+                     f"{len(r['seeds'])} | {r['discordance']:.4f} | {r['s_b2']:.5f} | "
+                     f"{r['s_w2']:.5f} | "
+                     + " / ".join(f"{100 * hw[s]:.3f}" for s in (1, 2, 4, 8))
+                     + f" | {r['seeds_needed']} | {pw[1]:.2f} / {pw[8]:.2f} |")
+    return "\n".join(lines)
+
+
+def accuracy_markdown(doc: dict) -> str:
+    """The accuracy table as Markdown (selected-on-train and matched-threshold)."""
+    lines = ["| setting | ANN % | baseline % @scale | gap (points) | method @scale | "
+             "selected: diff (points) | recovered [95% CI] | matched: diff (points) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        st = _tag(r["alpha"], r["reset"], r["semantics"], r["T"])
+        for a in r["arms"]:
+            rec = a["selected"]["recovered"]
+            lines.append(
+                f"| {st} | {100 * r['ann_accuracy']:.2f} | {_pts(r['baseline'])} "
+                f"@{r['baseline_scale']:g} | {_pts(r['gap'], True)} | {a['label']} "
+                f"@{a['scale']:g}{' (edge)' if a['edge'] else ''} | "
+                f"{_pts(a['selected']['difference'], True)} | {rec['mean']:.2f} "
+                f"[{rec['lo']:.2f}, {rec['hi']:.2f}] | "
+                f"{_pts(a['matched']['difference'], True)} |")
+    return "\n".join(lines)
+
+
+def report(out_dir: Path, mode: str) -> str:
+    """Markdown of every part of the study found in ``out_dir``."""
+    parts = []
+    for part, fn in (("regime", regime_markdown), ("fidelity", fidelity_markdown),
+                     ("power", power_markdown), ("accuracy", accuracy_markdown)):
+        path = Path(out_dir) / f"{part}_{mode}.json"
+        if path.exists():
+            doc = json.loads(path.read_text())
+            parts.append(f"### {part} ({mode}; {path.name}, "
+                         f"{doc.get('elapsed_s', float('nan')) / 60:.1f} min, git "
+                         f"{(doc['provenance'].get('git_revision') or '?')[:7]})\n\n"
+                         + fn(doc))
+    return "\n\n".join(parts)
+
+
 # --------------------------------------------------------------------------- command line
 
 PARTS = ("regime", "fidelity", "power", "accuracy")
@@ -863,6 +969,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--semantics", default=None,
                    help="comma-separated subset of project,rathi (regime map)")
     p.add_argument("--no-figure", action="store_true", help="skip the figures")
+    p.add_argument("--report", action="store_true",
+                   help="print the Markdown tables of the existing results; run nothing")
 
 
 def handle(args) -> int:
@@ -881,6 +989,9 @@ def handle(args) -> int:
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     out_dir = Path(args.out) if args.out else RESULTS_DIR
+    if args.report:
+        print(report(out_dir, mode))
+        return 0
     parts = PARTS if args.part == "all" else (args.part,)
     docs = {}
     for part in parts:
