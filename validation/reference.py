@@ -25,6 +25,7 @@ __all__ = [
     "lif_event_twin",
     "free_membrane_one_twin",
     "snn_step_reference",
+    "conv_events_reference",
     "encode",
     "if_forward",
     "uniforms",
@@ -294,8 +295,39 @@ def _neuron_step(v, cur, th, alpha, reset, semantics):
     return np.where(s > 0, np.float32(0), x), s
 
 
+def conv_events_reference(x, weight, bias, stride, pads):
+    """Slow twin of the event-driven convolution (``_kernels.conv_events``), NCHW in and out.
+
+    For every output pixel: start from float32 0, add ``v * weight[:, c, ky, kx]`` for every
+    nonzero input ``v`` in the window in ``(ky, kx, c)`` ascending order (one float32
+    rounding per product and per addition), then add the bias.
+    """
+    t, left, bot, r = pads
+    xp = np.pad(np.asarray(x, np.float32), ((0, 0), (0, 0), (t, bot), (left, r)))
+    co, ci, kh, kw = weight.shape
+    w = np.asarray(weight, np.float32)
+    ho = (xp.shape[2] - kh) // stride[0] + 1
+    wo = (xp.shape[3] - kw) // stride[1] + 1
+    out = np.zeros((x.shape[0], co, ho, wo), np.float32)
+    for n in range(x.shape[0]):
+        for oy in range(ho):
+            for ox in range(wo):
+                acc = np.zeros(co, np.float32)
+                for ky in range(kh):
+                    for kx in range(kw):
+                        for c in range(ci):
+                            v = xp[n, c, oy * stride[0] + ky, ox * stride[1] + kx]
+                            if v != 0:
+                                acc = acc + v * w[:, c, ky, kx]
+                if bias is not None:
+                    acc = acc + np.asarray(bias, np.float32)
+                out[n, :, oy, ox] = acc
+    return out
+
+
 def snn_step_reference(net, spikes, thresholds, *, alpha=1.0, reset="soft",
-                       semantics="project", readout="membrane", readout_threshold=1.0):
+                       semantics="project", readout="membrane", readout_threshold=1.0,
+                       conv=None):
     """Slow step-by-step converted-SNN loop, independent of :mod:`l4theory.convert.simulate`.
 
     NCHW layers written out here (float64 sums cast to float32: exact for dyadic weights),
@@ -308,6 +340,10 @@ def snn_step_reference(net, spikes, thresholds, *, alpha=1.0, reset="soft",
         Encoded input of every step (e.g. from ``encode_steps``).
     thresholds : sequence of float, one per spiking layer
     alpha, reset, semantics, readout, readout_threshold : as in ``simulate``
+    conv : callable, optional
+        ``conv(x, weight, bias, stride, pads)`` on NCHW arrays; default float64 sums cast
+        to float32 (exact for dyadic weights). :func:`conv_events_reference` reproduces the
+        simulator's event-driven summation order for any weights.
 
     Returns
     -------
@@ -330,7 +366,7 @@ def snn_step_reference(net, spikes, thresholds, *, alpha=1.0, reset="soft",
         pending = None
         for i, lay in enumerate(net.layers):
             if lay.kind == "conv2d":
-                h = _conv_ref(h, lay.weight, lay.bias, lay.stride, lay.padding)
+                h = (conv or _conv_ref)(h, lay.weight, lay.bias, lay.stride, lay.padding)
             elif lay.kind == "linear":
                 h = (h.astype(np.float64) @ lay.weight.T.astype(np.float64)
                      + (0.0 if lay.bias is None else lay.bias)).astype(np.float32)

@@ -299,3 +299,144 @@ def if_scan_numpy(cur, v, spk, counts, v_th, alpha, hard, rathi=False) -> None:
         s = fire.astype(np.float32)
         spk[t] = s
         counts += s
+
+
+# --------------------------------------------------------------------------- event conv
+
+
+@_pjit
+def _compress(h, idx, val, cnt):
+    """Nonzero channels of every pixel of ``h`` (R, H, W, C): indices, values, count."""
+    rr, hh, ww, cc = h.shape
+    for r in prange(rr):
+        for y in range(hh):
+            for x in range(ww):
+                row = h[r, y, x]
+                ir = idx[r, y, x]
+                vr = val[r, y, x]
+                k = 0
+                for c in range(cc):
+                    v = row[c]
+                    if v != 0.0:
+                        ir[k] = c
+                        vr[k] = v
+                        k += 1
+                cnt[r, y, x] = k
+
+
+@_jit
+def _gather(idx, val, cnt, r, oy, ox, sh, sw, pt, pl, kh, kw, cc, rows, vals):
+    """Events of output pixel ``(r, oy, ox)`` in (ky, kx, c) order: weight rows, values."""
+    hh, ww = cnt.shape[1], cnt.shape[2]
+    n = 0
+    for ky in range(kh):
+        iy = oy * sh + ky - pt
+        if iy < 0 or iy >= hh:
+            continue
+        for kx in range(kw):
+            ix = ox * sw + kx - pl
+            if ix < 0 or ix >= ww:
+                continue
+            base = (ky * kw + kx) * cc
+            ir = idx[r, iy, ix]
+            vr = val[r, iy, ix]
+            for e in range(cnt[r, iy, ix]):
+                rows[n] = base + ir[e]
+                vals[n] = vr[e]
+                n += 1
+    return n
+
+
+@_jit
+def _accumulate(acc, w2, rows, vals, n):
+    """``acc += vals[e] * w2[rows[e]]`` for ``e = 0 .. n-1``, in that order.
+
+    Four events per pass over ``acc`` (one load and one store of ``acc`` per four weight
+    rows); the additions stay in sequence, ``(((a + v0 w0) + v1 w1) + v2 w2) + v3 w3``, so
+    the result is that of the plain sequential loop, bit for bit.
+    """
+    co = acc.shape[0]
+    e = 0
+    while e + 4 <= n:
+        w0, w1, w2_, w3 = w2[rows[e]], w2[rows[e + 1]], w2[rows[e + 2]], w2[rows[e + 3]]
+        v0, v1, v2, v3 = vals[e], vals[e + 1], vals[e + 2], vals[e + 3]
+        for j in range(co):
+            acc[j] = (((acc[j] + v0 * w0[j]) + v1 * w1[j]) + v2 * w2_[j]) + v3 * w3[j]
+        e += 4
+    while e < n:
+        w0 = w2[rows[e]]
+        v0 = vals[e]
+        for j in range(co):
+            acc[j] = acc[j] + v0 * w0[j]
+        e += 1
+
+
+@_pjit
+def conv_events(h, wt, bias, stride, pads, out):
+    """Event-driven 2-D convolution, channels-last, in place into ``out``.
+
+    Every nonzero input value ``v`` at ``(r, iy, ix, c)`` adds ``v * wt[ky, kx, c, :]``
+    (contiguous over output channels) to the output pixels it drives. Per output pixel the
+    events are summed in float32 in the fixed order ``(ky, kx, c)`` ascending, starting
+    from 0, and the bias is added last: the result does not depend on the thread count
+    and equals :func:`conv_events_numpy` bit for bit. Parallel over (row, output line).
+
+    Parameters
+    ----------
+    h : numpy.ndarray, float32, shape (R, H, W, C_in)
+        Input (spikes, pooled spikes or any values; zeros are skipped).
+    wt : numpy.ndarray, float32, shape (kh, kw, C_in, C_out), C-contiguous
+    bias : numpy.ndarray, float32, shape (C_out,) or (0,) for none
+    stride : (int, int)
+    pads : (top, left) zero padding (bottom/right follow from ``out``'s shape)
+    out : numpy.ndarray, float32, shape (R, H_out, W_out, C_out)
+    """
+    rr, hh, ww, cc = h.shape
+    kh, kw, _, co = wt.shape
+    ho, wo = out.shape[1], out.shape[2]
+    idx = np.empty((rr, hh, ww, cc), np.int32)
+    val = np.empty((rr, hh, ww, cc), np.float32)
+    cnt = np.empty((rr, hh, ww), np.int32)
+    _compress(h, idx, val, cnt)
+    w2 = wt.reshape(kh * kw * cc, co)
+    sh, sw = stride
+    pt, pl = pads
+    nb = bias.shape[0]
+    for job in prange(rr * ho):
+        r = job // ho
+        oy = job % ho
+        rows = np.empty(kh * kw * cc, np.int64)
+        vals = np.empty(kh * kw * cc, np.float32)
+        for ox in range(wo):
+            n = _gather(idx, val, cnt, r, oy, ox, sh, sw, pt, pl, kh, kw, cc, rows, vals)
+            acc = out[r, oy, ox]
+            for j in range(co):
+                acc[j] = 0.0
+            _accumulate(acc, w2, rows, vals, n)
+            if nb:
+                for j in range(co):
+                    acc[j] = acc[j] + bias[j]
+
+
+def conv_events_numpy(h, wt, bias, stride, pads, out) -> None:
+    """NumPy twin of :func:`conv_events` (same order of float32 additions, bit for bit).
+
+    Loops over ``(ky, kx, c)`` ascending and adds ``v * wt[ky, kx, c]`` to every output
+    pixel at once; a zero input adds a signed zero, which leaves a sum unchanged.
+    """
+    rr, hh, ww, cc = h.shape
+    kh, kw, _, co = wt.shape
+    ho, wo = out.shape[1], out.shape[2]
+    sh, sw = stride
+    pt, pl = pads
+    hp = np.zeros((rr, max(hh + pt, (ho - 1) * sh + kh), max(ww + pl, (wo - 1) * sw + kw), cc),
+                  np.float32)
+    hp[:, pt:pt + hh, pl:pl + ww] = h
+    out[...] = 0.0
+    for ky in range(kh):
+        for kx in range(kw):
+            win = hp[:, ky:ky + sh * (ho - 1) + 1:sh, kx:kx + sw * (wo - 1) + 1:sw, :]
+            for c in range(cc):
+                out += win[..., c:c + 1] * wt[ky, kx, c]
+    if bias.shape[0]:
+        out += bias

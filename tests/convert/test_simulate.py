@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from l4theory.convert import _kernels as K
-from l4theory.convert.network import AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU
+from l4theory.convert.network import AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU, conv2d
 from l4theory.convert.simulate import encode_steps, simulate
 from validation.reference import if_forward, snn_step_reference
 
@@ -424,3 +424,75 @@ def test_semantics_differ_and_errors():
     assert not np.array_equal(a.readout, b.readout)
     with pytest.raises(ValueError, match="semantics"):
         simulate(net, x, semantics="snntorch", **kw)
+
+
+# --------------------------------------------------------------------------- event conv
+
+
+def _event_inputs(rng, shape):
+    """Spikes, pooled spikes (k/4) and signed spikes: the inputs the event path sees."""
+    s = (rng.random(shape) < 0.2).astype(np.float32)
+    pooled = (rng.integers(0, 5, shape) * (rng.random(shape) < 0.4) / 4).astype(np.float32)
+    signed = (np.sign(rng.normal(size=shape)) * (rng.random(shape) < 0.5)).astype(np.float32)
+    return [s, pooled, signed]
+
+
+@pytest.mark.parametrize("stride,pads", [((1, 1), (1, 1, 1, 1)), ((2, 1), (1, 0, 0, 2)),
+                                         ((1, 2), (0, 0, 0, 0))])
+def test_event_conv_equals_slow_reference_bit_for_bit(stride, pads):
+    # general (non-dyadic) weights: the same float32 summation order gives the same bits
+    from validation.reference import conv_events_reference
+
+    rng = np.random.default_rng(30)
+    w = rng.normal(size=(6, 5, 3, 2)).astype(np.float32)
+    b = rng.normal(size=6).astype(np.float32)
+    wt = np.ascontiguousarray(w.transpose(2, 3, 1, 0))
+    for x in _event_inputs(rng, (4, 5, 7, 6)):
+        ref = conv_events_reference(x, w, b, stride, pads)
+        out = np.empty((4, *ref.shape[2:], 6), np.float32)
+        fn = K.conv_events_numpy if K.DISABLED else K.conv_events
+        fn(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), wt, b, stride, pads[:2], out)
+        np.testing.assert_array_equal(out.transpose(0, 3, 1, 2), ref)
+        dense = conv2d(x, w, b, stride, pads)  # BLAS order: equal to fp32 rounding
+        np.testing.assert_allclose(out.transpose(0, 3, 1, 2), dense, rtol=1e-5, atol=1e-5)
+
+
+@needs_jit
+def test_event_conv_kernel_equals_numpy_twin():
+    rng = np.random.default_rng(31)
+    w = rng.normal(size=(33, 17, 3, 3)).astype(np.float32)
+    wt = np.ascontiguousarray(w.transpose(2, 3, 1, 0))
+    for x in _event_inputs(rng, (9, 11, 10, 17)):
+        a = np.empty((9, 11, 10, 33), np.float32)
+        b = np.empty_like(a)
+        K.conv_events(x, wt, np.zeros(0, np.float32), (1, 1), (1, 1), a)
+        K.conv_events_numpy(x, wt, np.zeros(0, np.float32), (1, 1), (1, 1), b)
+        np.testing.assert_array_equal(a, b)
+
+
+def test_identical_spikes_to_event_order_reference_with_general_weights():
+    # non-dyadic weights: spikes equal the slow loop's whose convolutions sum in the
+    # event order; the (BLAS) readout agrees to float32 rounding
+    from validation.reference import conv_events_reference
+
+    rng = np.random.default_rng(32)
+    net = Network((2, 8, 8), [
+        Conv2d(rng.normal(0, 0.5, (6, 2, 3, 3)), rng.normal(0, 0.1, 6), padding=1),
+        ReLU(), AvgPool2d(2),
+        Conv2d(rng.normal(0, 0.4, (5, 6, 3, 3)), None, padding=1), ReLU(), Flatten(),
+        Linear(rng.normal(0, 0.3, (4, 80)), rng.normal(0, 0.1, 4)),
+    ])
+    x = rng.uniform(-1, 1, (6, 2, 8, 8)).astype(np.float32)
+    th = [0.6, 0.4]
+    for sem in ("project", "rathi"):
+        for reset in ("soft", "hard"):
+            res = simulate(net, x, thresholds=th, steps=14, alpha=0.9, reset=reset,
+                           semantics=sem, seed=4, block_steps=5, record_counts=(0, 3))
+            spikes = encode_steps(x, "signed", 4, np.arange(6), 0, 14).reshape(14, *x.shape)
+            acc, counts = snn_step_reference(net, spikes, th, alpha=0.9, reset=reset,
+                                             semantics=sem, conv=conv_events_reference)
+            assert (res.spike_rates > 0.02).all()
+            for i in (0, 3):
+                np.testing.assert_array_equal(res.counts[i], counts[i])
+            np.testing.assert_allclose(res.readout, acc[-1], rtol=1e-5, atol=1e-5)
+            assert (res.readout.argmax(1) == acc[-1].argmax(1)).all()
