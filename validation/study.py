@@ -60,7 +60,7 @@ CONFIGS = {
         "alphas": [1.0, 0.85], "resets": ["soft", "hard"], "semantics": ["project"],
         "scales": [0.2, 0.3, 0.45, 0.65, 1.0], "n_calib": 64, "n_select": 32,
         "n_test": 48, "seeds": [0], "subset_seed": 0, "select_seed": 10_000,
-        "batch_size": 48, "backend": "torch",
+        "batch_size": 48, "backend": "numpy",
         "fidelity": {"n_images": 8, "scale": 0.5, "settings": [[1.0, "soft"], [0.85, "hard"]],
                      "r_s": [0.0, 0.5, 2.0, "inf"], "max_pairs": 20_000},
         "accuracy": {"settings": [[1.0, "soft", "project", 75]],
@@ -966,6 +966,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(0 = the full test set)")
     p.add_argument("--n-select", type=int, default=None, help="override the selection size")
     p.add_argument("--seeds", type=int, default=None, help="override the number of seeds")
+    p.add_argument("--backend", choices=["numpy", "torch"], default=None,
+                   help="simulator linear-algebra backend (default numpy)")
+    p.add_argument("--n-pilot", type=int, default=None,
+                   help="override the power pilot's number of training images")
     p.add_argument("--semantics", default=None,
                    help="comma-separated subset of project,rathi (regime map)")
     p.add_argument("--no-figure", action="store_true", help="skip the figures")
@@ -983,6 +987,10 @@ def handle(args) -> int:
         over["n_select"] = args.n_select
     if args.seeds is not None:
         over["seeds"] = list(range(args.seeds))
+    if args.backend is not None:
+        over["backend"] = args.backend
+    if args.n_pilot is not None:
+        over["power"] = {**CONFIGS[mode]["power"], "n_pilot": args.n_pilot}
     if args.semantics is not None:
         over["semantics"] = [s for s in args.semantics.split(",") if s]
     cfg = config(mode, over)
