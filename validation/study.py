@@ -544,8 +544,8 @@ def fidelity_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> 
     path, _ = load_model(cfg["model"])
     doc = {"part": "fidelity", "rows": [], "provenance": provenance(path, cfg)}
     t0 = time.perf_counter()
-    for alpha, reset in fc["settings"]:
-        for steps in fc.get("steps", [cfg["steps"]]):
+    for steps in fc.get("steps", [cfg["steps"]]):  # short T first: cheap, covers all settings
+        for alpha, reset in fc["settings"]:
             arms = _arms(fc["r_s"], fc.get("methods", ["l4", "exact", "ratematch",
                                                         "overshoot"]), reset)
             tasks = [{**_base_task(cfg, arm=a, alpha=alpha, reset=reset, semantics="project",
