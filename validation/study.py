@@ -878,10 +878,15 @@ def fidelity_markdown(doc: dict) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in doc["rows"]:
         fit = r["fit"]
-        fs = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                       for k, v in fit.items() if k in ("k_median", "s_hat_median", "c",
-                                                        "n_guarded", "n_capped",
-                                                        "mse_before", "mse_after"))
+        if "s_hat_min" in fit:
+            fs = (f"s_hat {fit['s_hat_min']:.3g}-{fit['s_hat_max']:.3g}, c {fit['c']:.3g}, "
+                  f"guarded {fit['n_guarded']}")
+        elif "k_median" in fit:
+            fs = f"k {fit['k_min']:.3g} / {fit['k_median']:.3g} / {fit['k_max']:.3g}"
+            if "mse_before" in fit:
+                fs += f", calib. MSE {fit['mse_before']:.2e} -> {fit['mse_after']:.2e}"
+        else:
+            fs = ""
         lines.append(f"| {r['alpha']:g} | {r['reset']} | {r['steps']} | {r['label']} | "
                      f"{r['mse']:.5f} | {r['corr']:.4f} | {r['dominance_error']:.4f} | "
                      f"{r['dominance_error_active']:.4f} | {r['mean_rate']:.4f} / "
