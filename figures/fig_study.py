@@ -112,19 +112,22 @@ def plot_fidelity(doc: dict):
     keys = sorted({(r["alpha"], r["reset"], r["steps"]) for r in rows},
                   key=lambda k: (k[2], -k[0], k[1]))
     labels = list(dict.fromkeys(r["label"] for r in rows))
-    fig, axes = figure(ncols=2, width=7.2, height=2.8)
+    fig, axes = figure(ncols=2, width=9.0, height=3.0)
     width = 0.8 / len(labels)
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20"]
     for ax, metric, name in ((axes[0], "mse", "rate MSE"),
                              (axes[1], "dominance_error", "dominance error")):
         for j, lab in enumerate(labels):
             vals = [next((r[metric] for r in rows if (r["alpha"], r["reset"], r["steps"]) == k
                           and r["label"] == lab), np.nan) for k in keys]
             ax.bar(np.arange(len(keys)) + (j - len(labels) / 2 + 0.5) * width, vals, width,
-                   color=_LINE_COLORS[j % len(_LINE_COLORS)] if j < 5 else None, label=lab)
-        ax.set_xticks(np.arange(len(keys)), [f"a{a:g} {r}\nT{t}" for a, r, t in keys],
+                   color=cmap(j % 20), label=lab)
+        ax.set_xticks(np.arange(len(keys)), [f"a{a:g}\n{r}\nT{t}" for a, r, t in keys],
                       fontsize=6.5)
         ax.set_ylabel(name)
-    axes[1].legend(fontsize=5.5, ncol=2, loc="upper right")
+    axes[1].legend(fontsize=5.5, ncol=1, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
