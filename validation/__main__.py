@@ -1,4 +1,7 @@
-"""Command line: ``python -m validation run all [--quick|--full]``, ``run NAME ...``, ``conversion [--quick]``.
+"""Command line of the validation package: ``run``, ``list``, ``conversion``, ``study``.
+
+``python -m validation run all [--quick|--full]``, ``run NAME ...``, ``conversion [--quick]``,
+``study [--quick] [--part ...]``.
 
 ``run`` and ``conversion`` take ``--workers N`` (a Dask LocalCluster of N processes) or
 ``--scheduler ADDRESS`` (an existing Dask cluster); without them nothing imports Dask.
@@ -59,6 +62,9 @@ def main(argv=None) -> int:
 
     conversion_arguments(sub.add_parser(
         "conversion", help="Figs. 6-8 protocol: baseline vs L4 on Fashion-MNIST"))
+    from .study import add_arguments as study_arguments
+
+    study_arguments(sub.add_parser("study", help="issue 11: regime map, fidelity, powered comparison"))
     args = parser.parse_args(argv)
     try:
         if args.cmd == "conversion":
@@ -76,6 +82,10 @@ def main(argv=None) -> int:
     except (ValueError, ImportError) as exc:
         print(f"python -m validation {args.cmd}: error: {exc}", file=sys.stderr)
         return 2
+    if args.cmd == "study":
+        from .study import handle as study_handle
+
+        return study_handle(args)
     if args.cmd == "conversion":
         from .conversion import handle
 

@@ -1,0 +1,146 @@
+"""Figures of the conversion study (issue 11), drawn from its result files only.
+
+Data: ``results/study/{regime,fidelity,accuracy}_<mode>.json`` written by
+``python -m validation study``. This module reads those files; it never simulates and
+never imports :mod:`validation`.
+
+* :func:`plot_regime`: the baseline conversion gap (points, 95% CI) against T, one line per
+  leak factor, one panel per (semantics, reset).
+* :func:`plot_bars`: Fig. 6-style grouped bars per setting (leak x reset): baseline, L4 and
+  the best new method (chosen on training images), selected-on-train accuracies with 95%
+  CIs, the ANN accuracy as a tick.
+* :func:`plot_fidelity`: first-layer MSE and dominance error of every method.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .paths import FIGURES_DIR, RESULTS_DIR
+from .style import COLORS, figure, save, styled
+
+__all__ = ["STUDY_DIR", "load", "plot_bars", "plot_fidelity", "plot_regime", "render"]
+
+STUDY_DIR = RESULTS_DIR / "study"
+_LINE_COLORS = ("#1b6ca8", "#e07b00", "#3a9e4f", "#b8336a", "#6b6b6b")
+
+
+def load(part: str, mode: str = "full", results_dir=None) -> dict:
+    """The JSON document of one part of the study (FileNotFoundError if not run)."""
+    path = Path(results_dir or STUDY_DIR) / f"{part}_{mode}.json"
+    return json.loads(path.read_text())
+
+
+@styled
+def plot_regime(doc: dict):
+    """Gap against T per leak factor; one panel per (semantics, reset). Returns the Figure."""
+    rows = doc["rows"]
+    panels = sorted({(r["semantics"], r["reset"]) for r in rows},
+                    key=lambda p: (p[0] != "project", p[1] != "soft"))
+    fig, axes = figure(ncols=len(panels), width=2.6 * len(panels) + 0.6, height=2.6,
+                       sharey=True)
+    axes = np.atleast_1d(axes)
+    alphas = sorted({r["alpha"] for r in rows}, reverse=True)
+    for ax, (sem, reset) in zip(axes, panels, strict=True):
+        for k, a in enumerate(alphas):
+            sel = [r for r in rows if (r["semantics"], r["reset"], r["alpha"]) == (sem, reset, a)]
+            if not sel:
+                continue
+            pts = sel[0]["per_T"]
+            t = np.array([p["T"] for p in pts]) + (k - 1.5) * 0.8
+            g = np.array([100 * p["gap"]["mean"] for p in pts])
+            e = np.array([100 * p["gap"]["half_width"] for p in pts])
+            ax.errorbar(t, g, yerr=e, marker="o", ms=3, lw=1, capsize=2,
+                        color=_LINE_COLORS[k % len(_LINE_COLORS)], label=f"alpha {a:g}")
+            edge = [p["edge"] is not None for p in pts]
+            ax.plot(t[edge], g[edge], "x", color="k", ms=6)
+        ax.axhline(2.0, color=COLORS["theory"], ls="--", lw=0.8)
+        ax.axhline(0.0, color="0.6", lw=0.6)
+        ax.set_title(f"{sem}, {reset} reset")
+        ax.set_xlabel("time steps T")
+    axes[0].set_ylabel("ANN - SNN accuracy (points)")
+    axes[-1].legend(loc="upper right", fontsize=7)
+    return fig
+
+
+def _arm(row: dict, label: str | None) -> dict | None:
+    return next((a for a in row["arms"] if a["label"] == label), None)
+
+
+@styled
+def plot_bars(doc: dict):
+    """Fig. 6-style grouped bars (baseline / L4 / best new method, 95% CIs)."""
+    rows = doc["rows"]
+    fig, ax = figure(ncols=1, width=max(3.4, 1.1 * len(rows) + 1.5), height=2.8)
+    xs = np.arange(len(rows))
+    series = (("baseline", COLORS["sim"]), ("L4", COLORS["l4"]), ("best new", "#3a9e4f"))
+    lo_all = []
+    for k, (name, color) in enumerate(series):
+        m, lo, hi = [], [], []
+        for r in rows:
+            if name == "baseline":
+                ci = r["baseline"]
+            else:
+                a = _arm(r, r["best_l4"] if name == "L4" else r["best_new_method"])
+                ci = a["selected"]["arm"] if a else {"mean": np.nan, "lo": np.nan, "hi": np.nan}
+            m.append(100 * ci["mean"])
+            lo.append(100 * (ci["mean"] - ci["lo"]))
+            hi.append(100 * (ci["hi"] - ci["mean"]))
+        m = np.array(m)
+        ax.bar(xs + (k - 1) * 0.27, m, 0.25, yerr=[lo, hi], color=color, label=name,
+               capsize=1.5)
+        lo_all.append(np.nanmin(m - np.array(lo)))
+    for x, r in zip(xs, rows, strict=True):
+        ax.plot([x - 0.42, x + 0.42], [100 * r["ann_accuracy"]] * 2, color=COLORS["theory"],
+                lw=1, ls="--")
+    ax.set_xticks(xs, [f"a{r['alpha']:g} {r['reset']}\nT{r['T']} {r['semantics'][:4]}"
+                       for r in rows], fontsize=6.5)
+    ax.set_ylabel("test accuracy (%)")
+    top = max(100 * r["ann_accuracy"] for r in rows)
+    ax.set_ylim(max(0.0, min(lo_all) - 2), min(100.0, top + 2))
+    ax.legend(loc="lower left", fontsize=7, ncol=3)
+    return fig
+
+
+@styled
+def plot_fidelity(doc: dict):
+    """First-layer MSE and dominance error per method, one group per setting."""
+    rows = doc["rows"]
+    keys = sorted({(r["alpha"], r["reset"], r["steps"]) for r in rows},
+                  key=lambda k: (k[2], -k[0], k[1]))
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    fig, axes = figure(ncols=2, width=9.0, height=3.0)
+    width = 0.8 / len(labels)
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20"]
+    for ax, metric, name in ((axes[0], "mse", "rate MSE"),
+                             (axes[1], "dominance_error", "dominance error")):
+        for j, lab in enumerate(labels):
+            vals = [next((r[metric] for r in rows if (r["alpha"], r["reset"], r["steps"]) == k
+                          and r["label"] == lab), np.nan) for k in keys]
+            ax.bar(np.arange(len(keys)) + (j - len(labels) / 2 + 0.5) * width, vals, width,
+                   color=cmap(j % 20), label=lab)
+        ax.set_xticks(np.arange(len(keys)), [f"a{a:g}\n{r}\nT{t}" for a, r, t in keys],
+                      fontsize=6.5)
+        ax.set_ylabel(name)
+    axes[1].legend(fontsize=5.5, ncol=1, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def render(mode: str = "full", results_dir=None, out_dir=None) -> list[Path]:
+    """Draw every figure whose results exist; returns the written files (PNG first)."""
+    out = Path(out_dir) if out_dir is not None else FIGURES_DIR
+    files: list[Path] = []
+    for part, plot in (("regime", plot_regime), ("fidelity", plot_fidelity),
+                       ("accuracy", plot_bars)):
+        try:
+            doc = load(part, mode, results_dir)
+        except FileNotFoundError:
+            continue
+        if doc.get("rows"):
+            files += save(plot(doc), out, f"fig_study_{part}_{mode}")
+    return files

@@ -1,0 +1,103 @@
+"""The study's pure tasks, its tables at toy sizes, the pre-registration rule, the figures."""
+
+import json
+
+import numpy as np
+import pytest
+
+from validation import study
+
+TINY = {"steps": 4, "report_steps": [2, 4], "alphas": [1.0], "resets": ["hard"],
+        "scales": [0.5, 1.0], "n_calib": 8, "n_select": 3, "n_test": 3, "seeds": [0, 1],
+        "batch_size": 8, "backend": "numpy",
+        "fidelity": {"n_images": 2, "scale": 0.5, "settings": [[1.0, "hard"]],
+                     "r_s": [0.5, "inf"], "max_pairs": 300},
+        "accuracy": {"settings": [[1.0, "hard", "project", 4]], "r_s": [0.5],
+                     "methods": ["l4", "ratematch", "overshoot"], "selection_seeds": [1]},
+        "power": {"n_pilot": 3, "seeds": [0, 1]}}
+
+
+def test_split_indices_disjoint_and_seeded():
+    a = study.split_indices(0, 20, 10, 7, n_pilot=5)
+    b = study.split_indices(0, 20, 10, 7, n_pilot=5)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert [len(a[k]) for k in ("calib", "select", "pilot", "test")] == [20, 10, 5, 7]
+    train = np.concatenate([a["calib"], a["select"], a["pilot"]])
+    assert np.unique(train).size == 35
+    np.testing.assert_array_equal(study.split_indices(0, 20, 10, 7)["select"], a["select"])
+    assert len(study.split_indices(0, 2, 2, None)["test"]) == 10_000
+    with pytest.raises(ValueError, match="n_calib"):
+        study.split_indices(0, 0, 10, 7)
+
+
+def test_arms_and_labels():
+    soft = study._arms([0.0, 2.0, "inf"], ["l4", "exact", "ratematch", "overshoot"], "soft")
+    assert [study.arm_label(a) for a in soft] == [
+        "none", "l4 r_s=0", "l4 r_s=2", "exact r_s=0", "exact r_s=2", "ratematch"]
+    hard = study._arms([1.0], ["l4", "overshoot"], "hard")
+    assert [a["method"] for a in hard] == ["none", "l4", "overshoot"]
+
+
+def test_preregistered_rule(tmp_path):
+    def row(alpha, reset, sem, gaps):
+        return {"alpha": alpha, "reset": reset, "semantics": sem,
+                "per_T": [{"T": t, "scale": 0.5, "gap": {"mean": g}} for t, g in gaps]}
+
+    doc = {"rows": [row(1.0, "soft", "project", [(15, 0.05), (75, 0.005)]),
+                    row(0.85, "hard", "rathi", [(15, 0.08), (30, 0.019), (50, 0.02)])]}
+    (tmp_path / "regime_full.json").write_text(json.dumps(doc))
+    assert study.preregistered(tmp_path) == [
+        [0.85, "hard", "rathi", 15], [1.0, "soft", "project", 15],
+        [0.85, "hard", "rathi", 50], [1.0, "soft", "project", 75]]
+    with pytest.raises(FileNotFoundError, match="regime map"):
+        study.preregistered(tmp_path / "none")
+    (tmp_path / "power_full.json").write_text(json.dumps(
+        {"rows": [{"seeds_needed": 3}, {"seeds_needed": None}]}))
+    assert study.seeds_from_power(tmp_path) == study.PREREGISTERED["max_seeds"]
+
+
+@pytest.mark.slow
+def test_tasks_are_cached_and_share_spikes(tmp_path):
+    cfg = study.config("quick", TINY)
+    base = study._base_task(cfg, alpha=1.0, reset="hard", semantics="project", scale=0.5,
+                            split="test", ids=[5, 9], seed=3)
+    none = study.predictions_task({**base, "arm": {"method": "none"}}, tmp_path)
+    inf = study.predictions_task({**base, "arm": {"method": "l4", "r_s": "inf"}}, tmp_path)
+    np.testing.assert_array_equal(none["predictions"], inf["predictions"])  # r_s = inf
+    again = study.predictions_task({**base, "arm": {"method": "none"}}, tmp_path)
+    np.testing.assert_array_equal(again["predictions"], none["predictions"])
+    assert len(list(tmp_path.glob("pred_*.npz"))) == 2
+    rathi = study.predictions_task({**base, "arm": {"method": "none"},
+                                    "semantics": "rathi"}, tmp_path)
+    assert rathi["predictions"].shape == (4, 2)
+
+
+@pytest.mark.slow
+def test_tables_end_to_end_and_figures(tmp_path):
+    from figures.fig_study import render
+
+    cfg = study.config("quick", TINY)
+    reg = study.regime_map(cfg, tmp_path, log=lambda m: None)
+    (r,) = reg["rows"]
+    assert [p["T"] for p in r["per_T"]] == [2, 4]
+    assert r["per_T"][0]["scale"] in TINY["scales"]
+    assert reg["provenance"]["model_sha256"]
+    fid = study.fidelity_table(cfg, tmp_path, log=lambda m: None)
+    labels = [x["label"] for x in fid["rows"]]
+    assert labels == ["none", "l4 r_s=0.5", "exact r_s=0.5", "ratematch", "overshoot"]
+    assert all(0 <= x["dominance_error"] <= 1 for x in fid["rows"])
+    pw = study.power_table(cfg, tmp_path, log=lambda m: None)
+    assert pw["rows"][0]["s_w2"] >= 0 and pw["rows"][0]["s_b2"] >= 0
+    acc = study.accuracy_table(cfg, tmp_path, log=lambda m: None)
+    (row,) = acc["rows"]
+    assert [a["label"] for a in row["arms"]] == ["l4 r_s=0.5", "ratematch", "overshoot"]
+    assert row["best_new_method"] in ("ratematch", "overshoot")
+    for a in row["arms"]:
+        assert set(a["selected"]) == {"arm", "difference", "recovered", "discordant"}
+    assert row["selection_variability"][0]["subset_seed"] == 1
+    assert (tmp_path / "accuracy_quick.npz").exists()
+    files = render("quick", tmp_path, tmp_path / "fig")
+    assert {f.name for f in files if f.suffix == ".png"} == {
+        "fig_study_regime_quick.png", "fig_study_fidelity_quick.png",
+        "fig_study_accuracy_quick.png"}

@@ -1,0 +1,1035 @@
+"""Does a first-layer adjustment recover conversion loss? The study of issue 11.
+
+``python -m validation study [--quick] [--part regime|fidelity|accuracy|all] [--workers N]``
+
+Three parts, each a loop over *pure tasks* (a task is a function of its settings, the
+image indices and a seed, returning arrays; see :func:`predictions_task` and
+:func:`fidelity_task`), so that a task runner can later map them over workers; they run
+serially here, and every finished task is cached under ``results/study/tasks/`` (keyed by
+a hash of the task and the model's sha256), so an interrupted run resumes.
+
+regime map (:func:`regime_map`)
+    Baseline conversion gap of the shipped VGG-5: ANN accuracy minus the accuracy of the
+    spiking network at the threshold scale selected on held-out *training* images, for
+    T in {15, 30, 50, 75}, leak ``alpha`` in {1, 0.95, 0.9, 0.85}, soft and hard reset, and
+    both simulator semantics. One T = 75 run per (setting, scale) gives the prediction
+    after every step (the simulation is causal), so the scale is selected per T from the
+    same runs.
+fidelity (:func:`fidelity_table`)
+    First-layer fidelity (:mod:`l4theory.convert.fidelity`) of every method on test
+    images at a fixed threshold scale.
+accuracy (:func:`accuracy_table`)
+    Baseline vs each adjustment at the pre-registered settings (``docs/study.md``):
+    selection on training images, evaluation on test images with several input seeds
+    (common random numbers), selected-on-train and matched-threshold comparisons,
+    bootstrap CI of the recovered fraction.
+
+Outputs: ``results/study/study_<mode>.json`` (tables + provenance), ``.npz`` (per-image
+arrays) and the figures of :mod:`figures.fig_study`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import inspect
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .paths import REPO_ROOT
+
+__all__ = ["CONFIGS", "PREREGISTERED", "RESULTS_DIR", "accuracy_table", "add_arguments",
+           "arm_label", "arm_network", "fidelity_table", "fidelity_task", "handle", "main",
+           "pilot_power", "predictions_task", "preregistered", "regime_map", "split_indices"]
+
+RESULTS_DIR = REPO_ROOT / "results" / "study"
+CACHE_VERSION = 1
+
+#: Sizes of the two modes. ``scales`` multiply every balanced threshold.
+CONFIGS = {
+    "quick": {
+        "model": "fmnist_vgg5", "steps": 75, "report_steps": [15, 30, 50, 75],
+        "alphas": [1.0, 0.85], "resets": ["soft", "hard"], "semantics": ["project"],
+        "scales": [0.2, 0.3, 0.45, 0.65, 1.0], "n_calib": 64, "n_select": 32,
+        "n_test": 48, "seeds": [0], "subset_seed": 0, "select_seed": 10_000,
+        "batch_size": 48, "backend": "numpy",
+        "fidelity": {"n_images": 8, "scale": 0.5, "settings": [[1.0, "soft"], [0.85, "hard"]],
+                     "r_s": [0.0, 0.5, 2.0, "inf"], "max_pairs": 20_000},
+        "accuracy": {"settings": [[1.0, "soft", "project", 75]],
+                     "r_s": [0.5, 2.0], "methods": ["l4", "ratematch"],
+                     "selection_seeds": []},
+        "power": {"n_pilot": 32, "seeds": [0, 1]},
+    },
+    "full": {
+        "model": "fmnist_vgg5", "steps": 75, "report_steps": [15, 30, 50, 75],
+        "alphas": [1.0, 0.95, 0.9, 0.85], "resets": ["soft", "hard"],
+        "semantics": ["project", "rathi"],
+        "scales": [0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.85, 1.0],
+        "n_calib": 200, "n_select": 160, "n_test": 300, "seeds": [0],
+        "subset_seed": 0, "select_seed": 10_000, "batch_size": 50, "backend": "torch",
+        "fidelity": {"n_images": 100, "scale": 0.5, "steps": [15, 75],
+                     "settings": [[1.0, "soft"], [1.0, "hard"], [0.9, "soft"], [0.85, "hard"]],
+                     "r_s": [0.0, 0.25, 0.5, 1.0, 2.0, "inf"], "max_pairs": 200_000},
+        "accuracy": None,  # filled from the pre-registered plan (docs/study.md)
+        "power": {"n_pilot": 1000, "seeds": [0, 1]},
+    },
+}
+
+
+#: The powered comparison's arms and selection (docs/study.md, "Pre-registered plan").
+#: Its settings come from the regime map by the rule of the plan (:func:`preregistered`).
+PREREGISTERED = {
+    "r_s": [0.0, 0.25, 0.5, 1.0, 2.0, "inf"], "methods": ["l4", "exact", "ratematch",
+                                                           "overshoot"],
+    "selection_seeds": [1, 2], "settings": None, "n_test": None, "max_seeds": 8,
+}
+#: The paper's setting (always in the powered comparison).
+PAPER_SETTING = (1.0, "soft", "project", 75)
+#: Smallest regime-map gap (fraction) that puts a setting into the powered comparison.
+MIN_GAP = 0.02
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _git_rev() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=REPO_ROOT, timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):  # pragma: no cover
+        return None
+
+
+def provenance(model_path: Path, cfg: dict) -> dict:
+    """Seed, configuration, git revision, versions and model hash of a run."""
+    try:
+        from l4theory._provenance import provenance as _prov  # when the lead adds it
+    except ImportError:
+        _prov = None
+    import numba
+
+    doc = {"model": model_path.name, "model_sha256": _sha(model_path),
+           "git_revision": _git_rev(), "python": sys.version.split()[0],
+           "numpy": np.__version__, "numba": numba.__version__,
+           "platform": platform.platform(), "dataset": "Fashion-MNIST",
+           "tool": "python -m validation study", "config": cfg}
+    if _prov is not None:  # pragma: no cover - depends on the merge order
+        try:
+            doc["l4theory"] = _prov()
+        except TypeError:
+            pass
+    return doc
+
+
+@functools.lru_cache(maxsize=4)
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@functools.lru_cache(maxsize=2)
+def load_model(name: str):
+    """``(path, Network)`` of a shipped model."""
+    from l4theory.convert.io import load_network
+
+    path = REPO_ROOT / "models" / f"{name}.safetensors"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing (train it with models/train.py)")
+    return path, load_network(path)
+
+
+@functools.lru_cache(maxsize=2)
+def load_split(split: str):
+    """Normalised Fashion-MNIST ``(x, labels)`` of ``split`` (pixels in [-1, 1])."""
+    from l4theory.convert import datasets
+
+    ds = datasets.load_fashion_mnist(split)
+    return datasets.normalize(ds.images), ds.labels.astype(np.int64)
+
+
+def split_indices(subset_seed: int, n_calib: int, n_select: int, n_test: int | None,
+                  n_train: int = 60_000, n_test_total: int = 10_000,
+                  n_pilot: int = 0) -> dict:
+    """Disjoint calibration and selection subsets of the training set, a test subset.
+
+    Parameters
+    ----------
+    subset_seed : int
+        Seed of the draws (``numpy.random.default_rng``).
+    n_calib, n_select : int
+        Sizes of the calibration (balancing, adjustment fits) and selection subsets.
+    n_test : int or None
+        Test subset size (None or >= ``n_test_total``: the whole test set).
+    n_pilot : int
+        Size of a third training subset (the power pilot), disjoint from the other two.
+
+    Returns
+    -------
+    dict
+        ``calib``, ``select``, ``pilot`` (training indices), ``test`` (test indices),
+        sorted int64.
+    """
+    if n_calib < 1 or n_select < 1 or n_pilot < 0 or n_calib + n_select + n_pilot > n_train:
+        raise ValueError(f"n_calib={n_calib}, n_select={n_select} must be >= 1 and fit in "
+                         f"{n_train} training images")
+    rng = np.random.default_rng(subset_seed)
+    perm = rng.permutation(n_train)
+    out = {"calib": np.sort(perm[:n_calib]),
+           "select": np.sort(perm[n_calib:n_calib + n_select]),
+           "pilot": np.sort(perm[n_calib + n_select:n_calib + n_select + n_pilot])}
+    if n_test is None or n_test >= n_test_total:
+        out["test"] = np.arange(n_test_total)
+    else:
+        out["test"] = np.sort(rng.permutation(n_test_total)[:n_test])
+    return {k: v.astype(np.int64) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _balanced(model: str, subset_seed: int, n_calib: int, n_select: int):
+    from l4theory.convert.balance import balance
+
+    _, net = load_model(model)
+    idx = split_indices(subset_seed, n_calib, n_select, 2)["calib"]
+    x, _ = load_split("train")
+    return balance(net, x[idx], "max")
+
+
+def _sim_kwargs(semantics: str) -> dict:
+    from l4theory.convert.simulate import simulate
+
+    if semantics == "project":
+        return {}
+    if "semantics" not in inspect.signature(simulate).parameters:
+        raise ValueError(f"semantics={semantics!r} needs the simulator's semantics option "
+                         "(merge the speed branch)")
+    return {"semantics": semantics}
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def arm_network(arm: dict, *, model: str, subset_seed: int, n_calib: int, n_select: int,
+                alpha: float, reset: str, semantics: str, steps: int, scale: float):
+    """The network of one arm (method) and the thresholds it runs at.
+
+    Parameters
+    ----------
+    arm : dict
+        ``{"method": "none"}``, ``{"method": "l4" | "exact", "r_s": r}``,
+        ``{"method": "ratematch"}`` or ``{"method": "overshoot"}``. Every fit uses the
+        calibration *training* images only.
+    model, subset_seed, n_calib, n_select : as in :func:`split_indices`.
+    alpha, reset, semantics, steps : the simulation setting (rate-matching fits to it).
+    scale : float
+        Threshold scale: every balanced threshold times ``scale``.
+
+    Returns
+    -------
+    (Network, numpy.ndarray, BalanceResult, dict)
+        Network, thresholds, the balancing, and a JSON-safe summary of the fit.
+    """
+    from l4theory.convert.sweep import adjusted_network
+
+    _, net = load_model(model)
+    bal = _balanced(model, subset_seed, n_calib, n_select)
+    th = np.asarray(bal.thresholds, dtype=np.float64) * scale
+    method = arm["method"]
+    if method == "none":
+        return net, th, bal, {"method": "none"}
+    x, _ = load_split("train")
+    x_cal = x[split_indices(subset_seed, n_calib, n_select, 2)["calib"]]
+    if method in ("l4", "exact"):
+        r_s = math.inf if arm["r_s"] in ("inf", math.inf) else float(arm["r_s"])
+        out, res = adjusted_network(net, x_cal, float(bal.thresholds[0]), r_s, method=method)
+        return out, th, bal, res.summary()
+    from l4theory.calibrate import adjusted_first_layer
+
+    out, fit = adjusted_first_layer(net, x_cal, method, v_th=float(th[0]), steps=steps,
+                                    alpha=alpha, reset=reset,
+                                    bias_scale=float(bal.bias_scales[0]),
+                                    sim_kwargs=_sim_kwargs(semantics),
+                                    seed=arm.get("fit_seed", 20_000))
+    return out, th, bal, fit
+
+
+def _task_key(task: dict, kind: str) -> str:
+    model_path, _ = load_model(task["model"])
+    blob = json.dumps({"v": CACHE_VERSION, "kind": kind, "model": _sha(model_path),
+                       **{k: v for k, v in task.items() if k not in ("batch_size",)}},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _cached(task: dict, kind: str, fn, cache_dir):
+    if cache_dir is None:
+        return fn(task)
+    path = Path(cache_dir) / f"{kind}_{_task_key(task, kind)}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    out = fn(task)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez_compressed(tmp, **out)
+    tmp.replace(path)
+    return out
+
+
+def _arm_of(task: dict):
+    return arm_network(task["arm"], model=task["model"], subset_seed=task["subset_seed"],
+                       n_calib=task["n_calib"], n_select=task["n_select"],
+                       alpha=task["alpha"], reset=task["reset"], semantics=task["semantics"],
+                       steps=task["steps"], scale=task["scale"])
+
+
+def _predictions(task: dict) -> dict:
+    from l4theory.convert.simulate import simulate
+
+    t0 = time.perf_counter()
+    net, th, bal, _ = _arm_of(task)
+    ids = np.asarray(task["ids"], dtype=np.int64)
+    x, y = load_split(task["split"])
+    res = simulate(net, x[ids], y[ids], thresholds=th, steps=task["steps"],
+                   alpha=task["alpha"], reset=task["reset"], encoder="signed",
+                   seed=task["seed"], sample_ids=ids, bias_scales=bal.bias_scales,
+                   readout_bias_scale=bal.readout_bias_scale,
+                   batch_size=task.get("batch_size", 50), backend=task["backend"],
+                   **_sim_kwargs(task["semantics"]))
+    return {"predictions": res.predictions, "labels": y[ids],
+            "time_s": np.float64(time.perf_counter() - t0)}
+
+
+def predictions_task(task: dict, cache_dir=None) -> dict:
+    """One pure task: predictions after every step of one arm at one scale on some images.
+
+    Parameters
+    ----------
+    task : dict
+        ``model``, ``arm`` (see :func:`arm_network`), ``subset_seed``, ``n_calib``,
+        ``n_select``, ``alpha``, ``reset``, ``semantics``, ``steps``, ``scale``,
+        ``split`` ("train" or "test"), ``ids`` (dataset indices, list of int),
+        ``seed`` (input spike seed; the stream key of image ``i`` is ``(seed, i)``, so
+        every arm sees the same spikes: common random numbers), ``backend``,
+        optional ``batch_size``.
+    cache_dir : path-like, optional
+        Folder of cached task outputs (keyed by the task and the model hash).
+
+    Returns
+    -------
+    dict
+        ``predictions`` (int16, shape (steps, n)), ``labels`` (shape (n,)), ``time_s``.
+    """
+    return _cached(task, "pred", _predictions, cache_dir)
+
+
+def _map(fn, tasks: list, workers: int = 1, cache_dir=None) -> list:
+    """``[fn(t, cache_dir) for t in tasks]``, serially or on a local process pool."""
+    if workers <= 1 or len(tasks) <= 1:
+        return [fn(t, cache_dir) for t in tasks]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(functools.partial(fn, cache_dir=cache_dir), tasks))
+
+
+def _base_task(cfg: dict, **kw) -> dict:
+    keys = ("model", "subset_seed", "n_calib", "n_select", "steps", "backend", "batch_size")
+    return {**{k: cfg[k] for k in keys}, **kw}
+
+
+def _ci(values) -> dict:
+    from l4theory.convert.sweep import mean_ci
+
+    return mean_ci(np.asarray(values, dtype=np.float64))
+
+
+def _ann_correct(model: str, ids: np.ndarray) -> np.ndarray:
+    _, net = load_model(model)
+    x, y = load_split("test")
+    return net.predict(x[ids]) == y[ids]
+
+
+def _edge(j: int, n: int) -> str | None:
+    return "low" if j == 0 else ("high" if j == n - 1 else None)
+
+
+def regime_setting(cfg: dict, alpha: float, reset: str, semantics: str, *, workers: int = 1,
+                   cache_dir=None) -> tuple[dict, dict]:
+    """Baseline gap of one (alpha, reset, semantics) at every reported T.
+
+    Returns
+    -------
+    (dict, dict)
+        The JSON row (per T: selected scale, edge flag, test accuracy, gap with 95% CI)
+        and the arrays (selection accuracy per scale and step; per-image test correctness).
+    """
+    idx = split_indices(cfg["subset_seed"], cfg["n_calib"], cfg["n_select"], cfg["n_test"])
+    common = dict(arm={"method": "none"}, alpha=alpha, reset=reset, semantics=semantics)
+    scales = list(cfg["scales"])
+    sel = _map(predictions_task, [
+        _base_task(cfg, **common, scale=s, split="train", ids=idx["select"].tolist(),
+                   seed=cfg["select_seed"]) for s in scales], workers, cache_dir)
+    sel_acc = np.array([(o["predictions"] == o["labels"][None]).mean(axis=1) for o in sel])
+    steps = [int(t) for t in cfg["report_steps"]]
+    chosen = {t: int(np.argmax(sel_acc[:, t - 1])) for t in steps}  # ties: lowest scale
+    test_tasks = [_base_task(cfg, **common, scale=scales[j], split="test",
+                             ids=idx["test"].tolist(), seed=seed)
+                  for j in sorted(set(chosen.values())) for seed in cfg["seeds"]]
+    outs = _map(predictions_task, test_tasks, workers, cache_dir)
+    by = {(t["scale"], t["seed"]): o for t, o in zip(test_tasks, outs, strict=True)}
+    ann = _ann_correct(cfg["model"], idx["test"])
+    row = {"alpha": alpha, "reset": reset, "semantics": semantics,
+           "ann_accuracy": float(ann.mean()), "per_T": []}
+    arrays = {"select_accuracy": sel_acc}
+    for t in steps:
+        s = scales[chosen[t]]
+        corr = np.array([by[(s, seed)]["predictions"][t - 1] == by[(s, seed)]["labels"]
+                         for seed in cfg["seeds"]])
+        snn = corr.mean(axis=0)
+        gap = _ci(ann.astype(float) - snn)
+        row["per_T"].append({"T": t, "scale": s, "edge": _edge(chosen[t], len(scales)),
+                             "select_accuracy": float(sel_acc[chosen[t], t - 1]),
+                             "snn": _ci(snn), "gap": gap})
+        arrays[f"T{t}_correct"] = corr
+    row["time_s"] = float(sum(o["time_s"] for o in sel + outs))
+    return row, arrays
+
+
+def _tag(*parts) -> str:
+    return "_".join(f"{p:g}" if isinstance(p, float) else str(p) for p in parts)
+
+
+def _write(doc: dict, arrays: dict, out_dir: Path, stem: str) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f"{stem}.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=1, default=_json_default) + "\n")
+    tmp.replace(out_dir / f"{stem}.json")
+    if arrays:
+        tmpz = out_dir / f"{stem}.tmp.npz"
+        np.savez_compressed(tmpz, **arrays)
+        tmpz.replace(out_dir / f"{stem}.npz")
+
+
+def _json_default(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def regime_map(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
+    """Run the regime map over ``cfg``'s settings; writes ``regime_<mode>.json/.npz`` as it goes."""
+    cache = out_dir / "tasks"
+    stem = f"regime_{cfg['mode']}"
+    path, _ = load_model(cfg["model"])
+    doc = {"part": "regime", "rows": [], "provenance": provenance(path, cfg)}
+    arrays: dict = {}
+    t0 = time.perf_counter()
+    for sem, reset, alpha in regime_order(cfg):
+        row, arr = regime_setting(cfg, alpha, reset, sem, workers=workers, cache_dir=cache)
+        doc["rows"].append(row)
+        arrays.update({f"{_tag(sem, reset, alpha)}_{k}": v for k, v in arr.items()})
+        doc["elapsed_s"] = time.perf_counter() - t0
+        _write(doc, arrays, out_dir, stem)
+        log(regime_line(row))
+    return doc
+
+
+def regime_order(cfg: dict) -> list[tuple]:
+    """(semantics, reset, alpha) of the regime map, extremes first.
+
+    A partial run then covers the corners of the map (no leak and the fastest leak, both
+    resets) before the intermediate leaks.
+    """
+    alphas = sorted(cfg["alphas"], reverse=True)
+    order = [alphas[0], alphas[-1]] + alphas[1:-1][::-1] if len(alphas) > 1 else alphas
+    out = []
+    for sem in cfg["semantics"]:
+        for k, alpha in enumerate(order):
+            resets = list(cfg["resets"]) if k % 2 == 0 else list(cfg["resets"])[::-1]
+            out += [(sem, reset, alpha) for reset in resets]
+    return out
+
+
+def regime_line(row: dict) -> str:
+    """One text line of a regime-map row."""
+    parts = [f"{row['semantics']:7s} {row['reset']} a={row['alpha']:<5g} "
+             f"ANN {100 * row['ann_accuracy']:.2f}"]
+    for r in row["per_T"]:
+        edge = "*" if r["edge"] else ""
+        parts.append(f"T{r['T']}: gap {100 * r['gap']['mean']:+.2f}"
+                     f"±{100 * r['gap']['half_width']:.2f} @{r['scale']:g}{edge}")
+    return " | ".join(parts)
+
+
+# --------------------------------------------------------------------------- fidelity
+
+
+def _fidelity(task: dict) -> dict:
+    from l4theory.convert.fidelity import first_layer_fidelity
+
+    t0 = time.perf_counter()
+    net, th, bal, fit = _arm_of(task)
+    _, ref = load_model(task["model"])
+    ids = np.asarray(task["ids"], dtype=np.int64)
+    x, _ = load_split(task["split"])
+    m = first_layer_fidelity(net, ref, x[ids], v_th=float(th[0]), steps=task["steps"],
+                             seed=task["seed"], sample_ids=ids,
+                             bias_scale=float(bal.bias_scales[0]), alpha=task["alpha"],
+                             reset=task["reset"], encoder="signed",
+                             max_pairs=task.get("max_pairs"), rng=task["seed"],
+                             **_sim_kwargs(task["semantics"]))
+    out = {k: np.float64(m[k]) for k in ("mse", "corr", "mean_rate", "mean_target",
+                                         "dominance_error", "dominance_error_active")}
+    for key in ("dominance", "dominance_active"):
+        for k in ("pairs", "reversed", "tied"):
+            out[f"{key}_{k}"] = np.int64(m[key][k])
+    out["fit"] = np.array(json.dumps(fit, default=_json_default))
+    out["time_s"] = np.float64(time.perf_counter() - t0)
+    return out
+
+
+def fidelity_task(task: dict, cache_dir=None) -> dict:
+    """One pure task: first-layer fidelity of one arm at one scale on some images.
+
+    Parameters
+    ----------
+    task : dict
+        As for :func:`predictions_task` (``split`` is "test" for the table), plus
+        optional ``max_pairs`` (sampled dominance pairs, seeded by ``seed``).
+    cache_dir : path-like, optional
+
+    Returns
+    -------
+    dict
+        ``mse``, ``corr``, ``mean_rate``, ``mean_target``, ``dominance_error``,
+        ``dominance_error_active``, the pair counts, ``fit`` (JSON text), ``time_s``.
+    """
+    return _cached(task, "fid", _fidelity, cache_dir)
+
+
+def _arms(r_s_list, methods, reset: str) -> list[dict]:
+    """The arms of a table: none, L4 and exact at every finite r_s, the calibrations."""
+    arms = [{"method": "none"}]
+    for method in methods:
+        if method in ("l4", "exact"):
+            arms += [{"method": method, "r_s": r} for r in r_s_list if r not in ("inf",)]
+        elif method == "overshoot" and reset == "soft":
+            continue  # soft reset keeps the overshoot: identical to the baseline
+        else:
+            arms.append({"method": method})
+    return arms
+
+
+def arm_label(arm: dict) -> str:
+    """Short text name of an arm."""
+    if arm["method"] in ("l4", "exact"):
+        return f"{arm['method']} r_s={arm['r_s']:g}"
+    return arm["method"]
+
+
+def fidelity_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
+    """First-layer fidelity of every method on test images; writes ``fidelity_<mode>.json``."""
+    fc = cfg["fidelity"]
+    idx = split_indices(cfg["subset_seed"], cfg["n_calib"], cfg["n_select"], fc["n_images"])
+    path, _ = load_model(cfg["model"])
+    doc = {"part": "fidelity", "rows": [], "provenance": provenance(path, cfg)}
+    t0 = time.perf_counter()
+    for steps in fc.get("steps", [cfg["steps"]]):  # short T first: cheap, covers all settings
+        for alpha, reset in fc["settings"]:
+            arms = _arms(fc["r_s"], fc.get("methods", ["l4", "exact", "ratematch",
+                                                        "overshoot"]), reset)
+            tasks = [{**_base_task(cfg, arm=a, alpha=alpha, reset=reset, semantics="project",
+                                   scale=fc["scale"], split="test", ids=idx["test"].tolist(),
+                                   seed=0, max_pairs=fc.get("max_pairs")), "steps": steps}
+                     for a in arms]
+            outs = _map(fidelity_task, tasks, workers, out_dir / "tasks")
+            for a, o in zip(arms, outs, strict=True):
+                row = {"alpha": alpha, "reset": reset, "steps": steps, "scale": fc["scale"],
+                       "arm": a, "label": arm_label(a), "fit": json.loads(str(o["fit"])),
+                       **{k: float(v) for k, v in o.items() if k != "fit"}}
+                doc["rows"].append(row)
+                log(f"fidelity a={alpha:g} {reset} T={steps} {row['label']:16s} "
+                    f"mse {row['mse']:.4f} corr {row['corr']:.3f} "
+                    f"dom {row['dominance_error']:.4f}")
+            doc["elapsed_s"] = time.perf_counter() - t0
+            _write(doc, {}, out_dir, f"fidelity_{cfg['mode']}")
+    return doc
+
+
+# --------------------------------------------------------------------------- accuracy
+
+
+def _correct(out: dict, t: int) -> np.ndarray:
+    return out["predictions"][t - 1] == out["labels"]
+
+
+def _select(cfg, arms, setting, idx, subset_seed, workers, cache) -> list[dict]:
+    """Per arm, the selection accuracy of every scale at T and the chosen scale."""
+    alpha, reset, sem, t = setting
+    scales = list(cfg["scales"])
+    base = {**_base_task(cfg, alpha=alpha, reset=reset, semantics=sem, split="train",
+                         ids=idx["select"].tolist(), seed=cfg["select_seed"]),
+            "steps": t, "subset_seed": subset_seed}
+    tasks = [{**base, "arm": a, "scale": s} for a in arms for s in scales]
+    outs = _map(predictions_task, tasks, workers, cache)
+    acc = np.array([_correct(o, t).mean() for o in outs]).reshape(len(arms), len(scales))
+    res = []
+    for k, a in enumerate(arms):
+        j = int(np.argmax(acc[k]))
+        res.append({"arm": a, "label": arm_label(a), "select_accuracy": acc[k].tolist(),
+                    "scale": scales[j], "edge": _edge(j, len(scales)),
+                    "best_select": float(acc[k, j])})
+    return res
+
+
+def _family_best(sel: list[dict], family: str) -> dict | None:
+    """The arm of a method family with the best selection accuracy (ties: first listed)."""
+    cands = [r for r in sel if r["arm"]["method"] == family]
+    return max(cands, key=lambda r: r["best_select"]) if cands else None
+
+
+def _bootstrap_recovered(ann, base, arm, n_boot=2000, seed=0) -> dict:
+    """Percentile bootstrap over images (and seeds) of (arm - base) / (ann - base).
+
+    ``base``, ``arm``: correctness (n_seeds, n_images); ``ann``: (n_images,).
+    """
+    rng = np.random.default_rng(seed)
+    n_seeds, n = base.shape
+    vals = np.empty(n_boot)
+    for b in range(n_boot):
+        i = rng.integers(0, n, n)
+        s = rng.integers(0, n_seeds, n_seeds)
+        bb = base[s][:, i].mean()
+        aa = arm[s][:, i].mean()
+        gap = ann[i].mean() - bb
+        vals[b] = (aa - bb) / gap if gap > 0 else np.nan
+    ok = vals[np.isfinite(vals)]
+    gap = ann.mean() - base.mean()
+    point = (arm.mean() - base.mean()) / gap if gap > 0 else float("nan")
+    if ok.size < n_boot // 2:
+        return {"mean": point, "lo": float("nan"), "hi": float("nan"), "n_boot": n_boot}
+    return {"mean": point, "lo": float(np.percentile(ok, 2.5)),
+            "hi": float(np.percentile(ok, 97.5)), "n_boot": n_boot}
+
+
+def _compare(ann, base, arm) -> dict:
+    d = arm.mean(axis=0) - base.mean(axis=0)
+    return {"arm": _ci(arm.mean(axis=0)), "difference": _ci(d),
+            "recovered": _bootstrap_recovered(ann, base, arm),
+            "discordant": float((arm != base).mean())}
+
+
+def accuracy_setting(cfg, setting, *, workers=1, cache=None) -> tuple[dict, dict]:
+    """Baseline vs every arm at one pre-registered setting (alpha, reset, semantics, T)."""
+    ac = cfg["accuracy"]
+    alpha, reset, sem, t = setting
+    idx = split_indices(cfg["subset_seed"], cfg["n_calib"], cfg["n_select"], cfg["n_test"])
+    arms = _arms(ac["r_s"], ac["methods"], reset)
+    sel = _select(cfg, arms, setting, idx, cfg["subset_seed"], workers, cache)
+    cfg = {**cfg, "seeds": ac.get("seeds", cfg["seeds"])}
+    idx = split_indices(cfg["subset_seed"], cfg["n_calib"], cfg["n_select"],
+                        ac.get("n_test", cfg["n_test"]))
+    base_scale = sel[0]["scale"]
+    fams = [f for f in ac["methods"] if _family_best(sel, f) is not None]
+    chosen = [0] + [sel.index(_family_best(sel, f)) for f in fams]
+    test = {**_base_task(cfg, alpha=alpha, reset=reset, semantics=sem, split="test",
+                         ids=idx["test"].tolist()), "steps": t}
+    need = sorted({(k, sel[k]["scale"]) for k in chosen} | {(k, base_scale) for k in chosen})
+    tasks = [{**test, "arm": arms[k], "scale": s, "seed": seed}
+             for k, s in need for seed in cfg["seeds"]]
+    outs = _map(predictions_task, tasks, workers, cache)
+    got = {(json.dumps(tk["arm"], sort_keys=True), tk["scale"], tk["seed"]): o
+           for tk, o in zip(tasks, outs, strict=True)}
+
+    def corr(k, s):
+        key = json.dumps(arms[k], sort_keys=True)
+        return np.array([_correct(got[(key, s, seed)], t) for seed in cfg["seeds"]])
+
+    ann = _ann_correct(cfg["model"], idx["test"]).astype(float)
+    base = corr(0, base_scale)
+    row = {"alpha": alpha, "reset": reset, "semantics": sem, "T": t,
+           "ann_accuracy": float(ann.mean()), "baseline": _ci(base.mean(axis=0)),
+           "baseline_scale": base_scale, "gap": _ci(ann - base.mean(axis=0)), "arms": []}
+    arrays = {"ann": ann, "baseline": base}
+    for k in chosen[1:]:
+        r = sel[k]
+        sel_c, mat_c = corr(k, r["scale"]), corr(k, base_scale)
+        row["arms"].append({**r, "selected": _compare(ann, base, sel_c),
+                            "matched": _compare(ann, base, mat_c)})
+        arrays[f"arm{k}_selected"] = sel_c
+        arrays[f"arm{k}_matched"] = mat_c
+    row["selection"] = sel
+    best = max((sel[k] for k in chosen[1:] if sel[k]["arm"]["method"] != "l4"),
+               key=lambda r: r["best_select"], default=None)
+    row["best_new_method"] = best["label"] if best else None  # chosen on training images
+    l4 = _family_best(sel, "l4")
+    row["best_l4"] = l4["label"] if l4 else None
+    return row, arrays
+
+
+def _selection_variability(cfg, setting, workers, cache) -> list[dict]:
+    """Rerun the selection with other subset seeds: the chosen scale / r_s of each arm."""
+    out = []
+    for ss in cfg["accuracy"].get("selection_seeds", []):
+        idx = split_indices(ss, cfg["n_calib"], cfg["n_select"], cfg["n_test"])
+        c2 = {**cfg, "subset_seed": ss}
+        sel = _select(c2, _arms(cfg["accuracy"]["r_s"], cfg["accuracy"]["methods"],
+                                setting[1]), setting, idx, ss, workers, cache)
+        out.append({"subset_seed": ss, "chosen": [{"label": r["label"], "scale": r["scale"],
+                                                   "best_select": r["best_select"]}
+                                                  for r in sel]})
+    return out
+
+
+def pilot_power(cfg: dict, setting, *, scale: float, n_pilot: int, seeds=(0, 1),
+                arm=None, target_half_width=0.002, effect=0.003, n_test=10_000,
+                workers=1, cache=None) -> dict:
+    """Variance of the per-image paired difference on TRAINING images, and the seeds needed.
+
+    Baseline and ``arm`` (default L4 with ``r_s = 0``, the full correction: the largest
+    change, so the most discordant pairs) at the same ``scale`` on a pilot subset of the
+    training set disjoint from the calibration and selection images, with two or more
+    input seeds (common random numbers). With ``d_is`` the difference of image ``i`` at seed
+    ``s``: within-image variance ``s_w2 = mean_i var_s(d_is)``, between-image variance
+    ``s_b2 = var_i(mean_s d_is) - s_w2 / S_pilot``. The variance of the mean over ``N``
+    images and ``S`` seeds is ``(s_b2 + s_w2 / S) / N``; the 95% half-width is
+    ``1.96`` times its root, and the power of a two-sided 5% test against ``effect`` is
+    ``Phi(effect / se - 1.96)``.
+
+    Returns
+    -------
+    dict
+        ``s_b2``, ``s_w2``, ``discordance``, ``half_width`` and ``power`` for S = 1..16
+        at ``N = n_test``, ``seeds_needed`` (smallest S reaching ``target_half_width``, or
+        None), and the pilot's settings.
+    """
+    from scipy import stats
+
+    alpha, reset, sem, t = setting
+    arm = arm or {"method": "l4", "r_s": 0.0}
+    idx = split_indices(cfg["subset_seed"], cfg["n_calib"], cfg["n_select"], None,
+                        n_pilot=n_pilot)
+    base = {**_base_task(cfg, alpha=alpha, reset=reset, semantics=sem, split="train",
+                         ids=idx["pilot"].tolist(), scale=scale), "steps": t}
+    tasks = [{**base, "arm": a, "seed": 50_000 + sd} for a in ({"method": "none"}, arm)
+             for sd in seeds]
+    outs = _map(predictions_task, tasks, workers, cache)
+    ns = len(seeds)
+    b = np.array([_correct(o, t) for o in outs[:ns]], float)
+    a = np.array([_correct(o, t) for o in outs[ns:]], float)
+    d = a - b
+    s_w2 = float(d.var(axis=0, ddof=1).mean()) if ns > 1 else 0.0
+    s_b2 = max(float(d.mean(axis=0).var(ddof=1)) - s_w2 / ns, 0.0)
+    z = stats.norm.ppf(0.975)
+    hw, pw = {}, {}
+    for s_ in range(1, 17):
+        se = math.sqrt((s_b2 + s_w2 / s_) / n_test)
+        hw[s_] = z * se
+        pw[s_] = float(stats.norm.cdf(effect / se - z)) if se > 0 else 1.0
+    need = next((s_ for s_ in hw if hw[s_] <= target_half_width), None)
+    return {"setting": list(setting), "scale": scale, "arm": arm, "n_pilot": n_pilot,
+            "seeds": list(seeds), "s_b2": s_b2, "s_w2": s_w2,
+            "discordance": float((a != b).mean()), "mean_difference": float(d.mean()),
+            "half_width": hw, "power": pw, "seeds_needed": need, "n_test": n_test,
+            "target_half_width": target_half_width, "effect": effect,
+            "time_s": float(sum(o["time_s"] for o in outs))}
+
+
+def power_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
+    """The power pilot (TRAINING images) at the paper's setting and the largest-gap one.
+
+    The scale of each is the baseline's regime-map choice at that setting (quick mode:
+    the first accuracy setting at scale 0.5). Writes ``power_<mode>.json``.
+    """
+    pc = cfg["power"]
+    path, _ = load_model(cfg["model"])
+    doc = {"part": "power", "rows": [], "provenance": provenance(path, cfg)}
+    if cfg["mode"] == "quick":
+        plan = [(tuple(cfg["accuracy"]["settings"][0]), 0.5)]
+    else:
+        plan = _power_plan(out_dir, cfg["mode"])
+    t0 = time.perf_counter()
+    for setting, scale in plan:
+        row = pilot_power(cfg, setting, scale=scale, n_pilot=pc["n_pilot"], seeds=pc["seeds"],
+                          workers=workers, cache=out_dir / "tasks")
+        doc["rows"].append(row)
+        doc["elapsed_s"] = time.perf_counter() - t0
+        _write(doc, {}, out_dir, f"power_{cfg['mode']}")
+        log(f"power {_tag(*setting)} @{scale:g}: s_b2 {row['s_b2']:.5f} s_w2 "
+            f"{row['s_w2']:.5f} discordance {row['discordance']:.4f} "
+            f"half-width(S=1) {100 * row['half_width'][1]:.3f} points, seeds needed "
+            f"{row['seeds_needed']}")
+    return doc
+
+
+def _power_plan(out_dir: Path, mode: str) -> list:
+    """(setting, scale) of the paper's setting and of the largest-gap setting."""
+    path = Path(out_dir) / f"regime_{mode}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run the regime map first")
+    rows = json.loads(path.read_text())["rows"]
+    flat = [((r0["alpha"], r0["reset"], r0["semantics"], r["T"]), r["scale"], r["gap"]["mean"])
+            for r0 in rows for r in r0["per_T"]]
+    paper = [f for f in flat if f[0] == PAPER_SETTING]
+    top = max(flat, key=lambda f: f[2])
+    return [(f[0], f[1]) for f in paper + ([top] if top not in paper else [])]
+
+
+def seeds_from_power(out_dir: Path, mode: str = "full") -> int:
+    """Number of test seeds: the largest ``seeds_needed`` of the power pilot, capped."""
+    path = Path(out_dir) / f"power_{mode}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run the power pilot first "
+                                "(python -m validation study --part power)")
+    cap = PREREGISTERED["max_seeds"]
+    need = [r["seeds_needed"] for r in json.loads(path.read_text())["rows"]]
+    return min(cap, max(cap if n is None else int(n) for n in need))
+
+
+def preregistered(out_dir: Path, mode: str = "full") -> list:
+    """The powered comparison's settings: regime-map gap >= 2 points, plus the paper's.
+
+    Reads ``regime_<mode>.json`` and keeps every (alpha, reset, semantics, T) whose
+    measured baseline gap (point estimate) is at least :data:`MIN_GAP`, sorted by gap
+    (largest first), then adds :data:`PAPER_SETTING` if absent.
+    """
+    path = Path(out_dir) / f"regime_{mode}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run the regime map first "
+                                "(python -m validation study --part regime)")
+    rows = json.loads(path.read_text())["rows"]
+    keep = [(r["gap"]["mean"], (r0["alpha"], r0["reset"], r0["semantics"], r["T"]))
+            for r0 in rows for r in r0["per_T"] if r["gap"]["mean"] >= MIN_GAP]
+    out = [list(s) for _, s in sorted(keep, key=lambda v: -v[0])]
+    if list(PAPER_SETTING) not in out:
+        out.append(list(PAPER_SETTING))
+    return out
+
+
+def accuracy_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
+    """Accuracy table at the pre-registered settings; writes ``accuracy_<mode>.json/.npz``."""
+    ac = cfg["accuracy"]
+    if ac is None:
+        ac = {**PREREGISTERED, "settings": preregistered(out_dir, cfg["mode"]),
+              "seeds": list(range(seeds_from_power(out_dir, cfg["mode"])))}
+    cfg = {**cfg, "accuracy": ac}
+    path, _ = load_model(cfg["model"])
+    doc = {"part": "accuracy", "rows": [], "provenance": provenance(path, cfg)}
+    arrays: dict = {}
+    t0 = time.perf_counter()
+    cache = out_dir / "tasks"
+    for setting in ac["settings"]:
+        setting = (float(setting[0]), setting[1], setting[2], int(setting[3]))
+        row, arr = accuracy_setting(cfg, setting, workers=workers, cache=cache)
+        row["selection_variability"] = _selection_variability(cfg, setting, workers, cache)
+        doc["rows"].append(row)
+        arrays.update({f"{_tag(*setting)}_{k}": v for k, v in arr.items()})
+        doc["elapsed_s"] = time.perf_counter() - t0
+        _write(doc, arrays, out_dir, f"accuracy_{cfg['mode']}")
+        for a in row["arms"]:
+            d = a["selected"]["difference"]
+            log(f"accuracy {_tag(*setting)} {a['label']:16s} diff {100 * d['mean']:+.2f} "
+                f"[{100 * d['lo']:+.2f}, {100 * d['hi']:+.2f}] gap "
+                f"{100 * row['gap']['mean']:.2f}")
+    return doc
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _pts(ci: dict, signed: bool = False) -> str:
+    f = "{:+.2f}" if signed else "{:.2f}"
+    return (f"{f.format(100 * ci['mean'])} [{f.format(100 * ci['lo'])}, "
+            f"{f.format(100 * ci['hi'])}]")
+
+
+def regime_markdown(doc: dict) -> str:
+    """The regime map as a Markdown table (gap in points with 95% CI, selected scale)."""
+    rows = sorted(doc["rows"], key=lambda r: (r["semantics"] != "project", r["reset"],
+                                              -r["alpha"]))
+    steps = [p["T"] for p in rows[0]["per_T"]] if rows else []
+    head = ("| semantics | reset | alpha | ANN % | "
+            + " | ".join(f"gap T={t} (points) [95% CI] @scale" for t in steps) + " |")
+    lines = [head, "|" + "---|" * (4 + len(steps))]
+    for r in rows:
+        cells = []
+        for p in r["per_T"]:
+            edge = " (edge)" if p["edge"] else ""
+            cells.append(f"{_pts(p['gap'], True)} @{p['scale']:g}{edge}")
+        lines.append(f"| {r['semantics']} | {r['reset']} | {r['alpha']:g} | "
+                     f"{100 * r['ann_accuracy']:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def fidelity_markdown(doc: dict) -> str:
+    """The fidelity table as Markdown."""
+    lines = ["| alpha | reset | T | method | rate MSE | corr | dominance error | "
+             "dominance (active pairs) | mean rate / target | fit |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        fit = r["fit"]
+        if "s_hat_min" in fit:
+            fs = (f"s_hat {fit['s_hat_min']:.3g}-{fit['s_hat_max']:.3g}, c {fit['c']:.3g}, "
+                  f"guarded {fit['n_guarded']}")
+        elif "k_median" in fit:
+            fs = f"k {fit['k_min']:.3g} / {fit['k_median']:.3g} / {fit['k_max']:.3g}"
+            if "mse_before" in fit:
+                fs += f", calib. MSE {fit['mse_before']:.2e} -> {fit['mse_after']:.2e}"
+        else:
+            fs = ""
+        lines.append(f"| {r['alpha']:g} | {r['reset']} | {r['steps']} | {r['label']} | "
+                     f"{r['mse']:.5f} | {r['corr']:.4f} | {r['dominance_error']:.4f} | "
+                     f"{r['dominance_error_active']:.4f} | {r['mean_rate']:.4f} / "
+                     f"{r['mean_target']:.4f} | {fs} |")
+    return "\n".join(lines)
+
+
+def power_markdown(doc: dict) -> str:
+    """The power pilot as Markdown."""
+    lines = ["| setting | scale | pilot images x seeds | discordance | s_b2 | s_w2 | "
+             "half-width S=1 / 2 / 4 / 8 (points) | seeds needed | power(0.3 pt) S=1 / 8 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        hw = {int(k): v for k, v in r["half_width"].items()}
+        pw = {int(k): v for k, v in r["power"].items()}
+        lines.append(f"| {_tag(*r['setting'])} | {r['scale']:g} | {r['n_pilot']} x "
+                     f"{len(r['seeds'])} | {r['discordance']:.4f} | {r['s_b2']:.5f} | "
+                     f"{r['s_w2']:.5f} | "
+                     + " / ".join(f"{100 * hw[s]:.3f}" for s in (1, 2, 4, 8))
+                     + f" | {r['seeds_needed']} | {pw[1]:.2f} / {pw[8]:.2f} |")
+    return "\n".join(lines)
+
+
+def accuracy_markdown(doc: dict) -> str:
+    """The accuracy table as Markdown (selected-on-train and matched-threshold)."""
+    lines = ["| setting | ANN % | baseline % @scale | gap (points) | method @scale | "
+             "selected: diff (points) | recovered [95% CI] | matched: diff (points) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        st = _tag(r["alpha"], r["reset"], r["semantics"], r["T"])
+        for a in r["arms"]:
+            rec = a["selected"]["recovered"]
+            lines.append(
+                f"| {st} | {100 * r['ann_accuracy']:.2f} | {_pts(r['baseline'])} "
+                f"@{r['baseline_scale']:g} | {_pts(r['gap'], True)} | {a['label']} "
+                f"@{a['scale']:g}{' (edge)' if a['edge'] else ''} | "
+                f"{_pts(a['selected']['difference'], True)} | {rec['mean']:.2f} "
+                f"[{rec['lo']:.2f}, {rec['hi']:.2f}] | "
+                f"{_pts(a['matched']['difference'], True)} |")
+    return "\n".join(lines)
+
+
+def report(out_dir: Path, mode: str) -> str:
+    """Markdown of every part of the study found in ``out_dir``."""
+    parts = []
+    for part, fn in (("regime", regime_markdown), ("fidelity", fidelity_markdown),
+                     ("power", power_markdown), ("accuracy", accuracy_markdown)):
+        path = Path(out_dir) / f"{part}_{mode}.json"
+        if path.exists():
+            doc = json.loads(path.read_text())
+            parts.append(f"### {part} ({mode}; {path.name}, "
+                         f"{doc.get('elapsed_s', float('nan')) / 60:.1f} min, git "
+                         f"{(doc['provenance'].get('git_revision') or '?')[:7]})\n\n"
+                         + fn(doc))
+    return "\n\n".join(parts)
+
+
+# --------------------------------------------------------------------------- command line
+
+PARTS = ("regime", "fidelity", "power", "accuracy")
+
+
+def config(mode: str, overrides: dict | None = None) -> dict:
+    """``CONFIGS[mode]`` with ``overrides`` applied and ``mode`` recorded."""
+    if mode not in CONFIGS:
+        raise ValueError(f"mode must be one of {sorted(CONFIGS)}, got {mode!r}")
+    cfg = json.loads(json.dumps(CONFIGS[mode]))
+    cfg.update(overrides or {})
+    cfg["mode"] = mode
+    return cfg
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the ``study`` subcommand (shared with ``python -m validation``)."""
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes (a few minutes on 2 cores); see CONFIGS['quick']")
+    p.add_argument("--part", choices=[*PARTS, "all"], default="all")
+    p.add_argument("--workers", type=int, default=1,
+                   help="local worker processes for the tasks (default 1: serial)")
+    p.add_argument("--out", default=None, help="output folder (default results/study)")
+    p.add_argument("--n-test", type=int, default=None, help="override the test subset size "
+                   "(0 = the full test set)")
+    p.add_argument("--n-select", type=int, default=None, help="override the selection size")
+    p.add_argument("--seeds", type=int, default=None, help="override the number of seeds")
+    p.add_argument("--backend", choices=["numpy", "torch"], default=None,
+                   help="simulator linear-algebra backend (default numpy)")
+    p.add_argument("--n-pilot", type=int, default=None,
+                   help="override the power pilot's number of training images")
+    p.add_argument("--semantics", default=None,
+                   help="comma-separated subset of project,rathi (regime map)")
+    p.add_argument("--no-figure", action="store_true", help="skip the figures")
+    p.add_argument("--report", action="store_true",
+                   help="print the Markdown tables of the existing results; run nothing")
+
+
+def handle(args) -> int:
+    """Run the parts of the study for parsed ``args``; returns 0."""
+    mode = "quick" if args.quick else "full"
+    over = {}
+    if args.n_test is not None:
+        over["n_test"] = None if args.n_test == 0 else args.n_test
+    if args.n_select is not None:
+        over["n_select"] = args.n_select
+    if args.seeds is not None:
+        over["seeds"] = list(range(args.seeds))
+    if args.backend is not None:
+        over["backend"] = args.backend
+    if args.n_pilot is not None:
+        over["power"] = {**CONFIGS[mode]["power"], "n_pilot": args.n_pilot}
+    if args.semantics is not None:
+        over["semantics"] = [s for s in args.semantics.split(",") if s]
+    cfg = config(mode, over)
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    out_dir = Path(args.out) if args.out else RESULTS_DIR
+    if args.report:
+        print(report(out_dir, mode))
+        return 0
+    parts = PARTS if args.part == "all" else (args.part,)
+    docs = {}
+    for part in parts:
+        fn = globals()[{"regime": "regime_map", "fidelity": "fidelity_table",
+                        "power": "power_table", "accuracy": "accuracy_table"}[part]]
+        docs[part] = fn(cfg, out_dir, workers=args.workers, log=_log)
+    if not args.no_figure:
+        from figures.fig_study import render
+
+        for f in render(mode, out_dir):
+            _log(f"figure: {f}")
+    return 0
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def main(argv=None) -> int:
+    """Command line; returns the exit status."""
+    p = argparse.ArgumentParser(prog="python -m validation study",
+                                description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    return handle(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
