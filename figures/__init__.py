@@ -27,7 +27,8 @@ __all__ = ["NAMES", "PAPER", "RESULTS", "build", "get"]
 #: The paper's figures, computed here from theory and simulation.
 PAPER = ("fig01", "fig02", "fig03", "fig04", "fig05")
 #: Figures of results written by ``python -m validation``: name -> module.
-RESULTS = {"conversion": "fig_conversion", "diagnostics": "fig_diagnostics"}
+RESULTS = {"conversion": "fig_conversion", "diagnostics": "fig_diagnostics",
+           "study_regime": "fig_study", "study_fidelity": "fig_study", "study_accuracy": "fig_study"}
 NAMES = PAPER + tuple(RESULTS)
 
 
@@ -75,7 +76,7 @@ def build(name, mode="full", *, force=False, out_dir=None, data_dir=None, result
     out_dir = Path(out_dir) if out_dir is not None else FIGURES_DIR
     data_dir = Path(data_dir) if data_dir is not None else (
         out_dir / "data" if out_dir != FIGURES_DIR else DATA_DIR)
-    cfg = mod.config(mode, results_dir) if name in RESULTS else mod.CONFIGS[mode]
+    cfg = mod.config(mode, results_dir, name) if name in RESULTS else mod.CONFIGS[mode]
     data, prov, recomputed = cache.load_or_compute(name, mode, cfg, mod.compute, data_dir,
                                                    force=force)
     files = save(mod.plot(data), out_dir, name)

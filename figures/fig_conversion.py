@@ -40,7 +40,7 @@ def load(mode: str = "full", out_dir=None, method: str = "l4") -> dict:
     return json.loads(path.read_text())
 
 
-def config(mode: str, data_dir=None) -> dict:
+def config(mode: str, data_dir=None, name: str | None = None) -> dict:
     """The config of ``mode`` (falling back to quick results), with the inputs' sha256.
 
     Raises

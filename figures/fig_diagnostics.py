@@ -29,7 +29,7 @@ CONFIGS = {"quick": {"version": 1, "model": "fmnist_mlp"},
 _SCALARS = ("corr_std_l4", "corr_std_exact", "corr_std_poisson", "z_mean", "z_var", "seed")
 
 
-def config(mode: str, data_dir=None) -> dict:
+def config(mode: str, data_dir=None, name: str | None = None) -> dict:
     """The config of ``mode``, falling back to the quick model, with the inputs' sha256.
 
     Raises

@@ -1,8 +1,11 @@
 """Figures of the conversion study (issue 11), drawn from its result files only.
 
 Data: ``results/study/{regime,fidelity,accuracy}_<mode>.json`` written by
-``python -m validation study``. This module reads those files; it never simulates and
-never imports :mod:`validation`.
+``python -m validation study``. This module reads those files; it never simulates. It
+serves three result figures of :mod:`figures` (``study_regime``, ``study_fidelity``,
+``study_accuracy``: ``python -m figures study_regime``) through the same
+config/compute/plot/caption/summary/cache protocol as the others; the cached data is the
+part's JSON document (a string array), so new results invalidate the cache.
 
 * :func:`plot_regime`: the baseline conversion gap (points, 95% CI) against T, one line per
   leak factor, one panel per (semantics, reset).
@@ -14,15 +17,23 @@ never imports :mod:`validation`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
-from .paths import FIGURES_DIR, RESULTS_DIR
-from .style import COLORS, figure, save, styled
+from .paths import RESULTS_DIR
+from .style import COLORS, figure, styled
 
-__all__ = ["STUDY_DIR", "load", "plot_bars", "plot_fidelity", "plot_regime", "render"]
+__all__ = ["CONFIGS", "STUDY_DIR", "caption", "compute", "config", "load", "plot",
+           "plot_bars", "plot_fidelity", "plot_regime", "summary"]
+
+TITLE = "Conversion study: regime map, first-layer fidelity, powered accuracy comparison"
+NEEDS = "python -m validation study"
+CONFIGS = {"quick": {"version": 1, "mode": "quick"}, "full": {"version": 1, "mode": "full"}}
+#: Figure name -> part of the study.
+PARTS = {"study_regime": "regime", "study_fidelity": "fidelity", "study_accuracy": "accuracy"}
 
 STUDY_DIR = RESULTS_DIR / "study"
 _LINE_COLORS = ("#1b6ca8", "#e07b00", "#3a9e4f", "#b8336a", "#6b6b6b")
@@ -131,16 +142,72 @@ def plot_fidelity(doc: dict):
     return fig
 
 
-def render(mode: str = "full", results_dir=None, out_dir=None) -> list[Path]:
-    """Draw every figure whose results exist; returns the written files (PNG first)."""
-    out = Path(out_dir) if out_dir is not None else FIGURES_DIR
-    files: list[Path] = []
-    for part, plot in (("regime", plot_regime), ("fidelity", plot_fidelity),
-                       ("accuracy", plot_bars)):
-        try:
-            doc = load(part, mode, results_dir)
-        except FileNotFoundError:
-            continue
-        if doc.get("rows"):
-            files += save(plot(doc), out, f"fig_study_{part}_{mode}")
-    return files
+def config(mode: str, data_dir=None, name: str = "study_regime") -> dict:
+    """The config of figure ``name`` in ``mode``, with the sha256 of its input document.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the part has not been run (run :data:`NEEDS`).
+    """
+    part = PARTS[name]
+    path = Path(data_dir or STUDY_DIR) / f"{part}_{mode}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run `{NEEDS} --part {part}` first")
+    return {**CONFIGS[mode], "part": part, "data_dir": str(data_dir) if data_dir else None,
+            "inputs_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def compute(cfg) -> dict:
+    """The part's JSON document as a string array (figures draw from it)."""
+    doc = load(cfg["part"], cfg["mode"], cfg.get("data_dir"))
+    return {"part": np.array(cfg["part"]), "doc": np.array(json.dumps(doc))}
+
+
+_PLOTS = {"regime": "plot_regime", "fidelity": "plot_fidelity", "accuracy": "plot_bars"}
+
+
+def plot(d: dict):
+    """The figure of the part held in ``d``."""
+    return globals()[_PLOTS[str(d["part"])]](json.loads(str(d["doc"])))
+
+
+def caption(d: dict) -> str:
+    """Caption of the part's figure."""
+    doc = json.loads(str(d["doc"]))
+    cfg = doc.get("config", {})
+    return {
+        "regime": "Fig. S1. Baseline conversion gap (ANN - SNN accuracy, points, 95% CI over "
+                  f"{cfg.get('n_test', '?')} test images) against T per leak factor; threshold "
+                  "scale selected on held-out training images (x: selected at the grid's edge); "
+                  "dashed: the pre-registered 2-point rule.",
+        "fidelity": "Fig. S2. First-layer fidelity on test images: rate MSE and dominance "
+                    "error of every method against the ANN activation / threshold.",
+        "accuracy": "Fig. S3. Test accuracy (95% CIs) at the pre-registered settings: "
+                    "baseline, the paper's L4 and the best new method (chosen on training "
+                    "images); dashed: the ANN.",
+    }[str(d["part"])]
+
+
+def summary(d: dict) -> str:
+    """One sentence with the part's numbers."""
+    doc = json.loads(str(d["doc"]))
+    rows = doc.get("rows", [])
+    part = str(d["part"])
+    if part == "regime":
+        pts = [(r["alpha"], r["reset"], r["semantics"], p["T"], p["gap"]["mean"])
+               for r in rows for p in r["per_T"]]
+        big = [p for p in pts if p[4] >= 0.02]
+        worst = max(pts, key=lambda p: p[4]) if pts else None
+        return (f"{len(rows)} settings mapped; {len(big)} of {len(pts)} (setting, T) points "
+                "have a gap of at least 2 points"
+                + (f"; the largest is {100 * worst[4]:+.2f} points (alpha {worst[0]:g}, "
+                   f"{worst[1]} reset, {worst[2]}, T = {worst[3]})." if worst else "."))
+    if part == "fidelity":
+        labels = list(dict.fromkeys(r["label"] for r in rows))
+        mean = {lab: float(np.mean([r["mse"] for r in rows if r["label"] == lab]))
+                for lab in labels}
+        best = min(mean, key=mean.get) if mean else "-"
+        return (f"{len(labels)} methods over {len(rows) // max(len(labels), 1)} settings; "
+                f"the lowest mean first-layer rate MSE is {best}'s.")
+    return f"{len(rows)} pre-registered settings compared on the test set."

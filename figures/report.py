@@ -5,8 +5,9 @@ derivation checks (:func:`l4theory.derivations.checks`), the theory-vs-exact tab
 (:func:`l4theory.theory.anchors.check_table`), the quick validation summary (read from
 ``results/validation/summary_quick.md`` when present, else run), and each figure with its
 caption and a one-sentence finding whose numbers come from the figure's cached data, then the
-conversion results and first-layer diagnostics (:func:`results_section`) when
-``python -m validation conversion`` has written them. ``extra_sections`` are appended.
+conversion results, first-layer diagnostics and conversion study (:func:`results_section`)
+when ``python -m validation conversion`` and ``python -m validation study`` have written
+them. ``extra_sections`` are appended.
 """
 
 from __future__ import annotations
@@ -73,11 +74,14 @@ def figures_section(mode="full", *, out_dir=None, report_dir=None) -> str:
 
 
 _RESULT_HEADINGS = {"conversion": "Conversion: baseline vs adjusted first layer",
-                    "diagnostics": "First-layer membrane diagnostics"}
+                    "diagnostics": "First-layer membrane diagnostics",
+                    "study_regime": "Conversion study: regime map of the baseline gap",
+                    "study_fidelity": "Conversion study: first-layer fidelity",
+                    "study_accuracy": "Conversion study: pre-registered accuracy comparison"}
 
 
 def results_section(name, mode="full", *, out_dir=None, report_dir=None, results_dir=None) -> str:
-    """Markdown for a result figure (``"conversion"`` or ``"diagnostics"``).
+    """Markdown for a result figure (one of :data:`figures.RESULTS`).
 
     The figure is built through :func:`figures.build` from the results that
     ``python -m validation conversion`` wrote; the conversion section adds the results table
@@ -128,7 +132,7 @@ def write_report(mode="full", extra_sections=(), *, path=None, out_dir=None,
     sections = [derivation_section(), validation_section(run_validation),
                 figures_section(mode, out_dir=out_dir, report_dir=path.parent),
                 *(results_section(name, mode, out_dir=out_dir, report_dir=path.parent)
-                  for name in ("conversion", "diagnostics")),
+                  for name in _RESULT_HEADINGS),
                 *extra_sections]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(sections))

@@ -25,7 +25,7 @@ accuracy (:func:`accuracy_table`)
     bootstrap CI of the recovered fraction.
 
 Outputs: ``results/study/study_<mode>.json`` (tables + provenance), ``.npz`` (per-image
-arrays) and the figures of :mod:`figures.fig_study`.
+arrays); ``python -m figures study_regime study_fidelity study_accuracy`` draws them.
 """
 
 from __future__ import annotations
@@ -977,7 +977,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override the power pilot's number of training images")
     p.add_argument("--semantics", default=None,
                    help="comma-separated subset of project,rathi (regime map)")
-    p.add_argument("--no-figure", action="store_true", help="skip the figures")
+    p.add_argument("--no-figure", action="store_true",
+                   help="do not print the command that draws the figures")
     p.add_argument("--report", action="store_true",
                    help="print the Markdown tables of the existing results; run nothing")
 
@@ -1012,10 +1013,8 @@ def handle(args) -> int:
                         "power": "power_table", "accuracy": "accuracy_table"}[part]]
         docs[part] = fn(cfg, out_dir, workers=args.workers, log=_log)
     if not args.no_figure:
-        from figures.fig_study import render
-
-        for f in render(mode, out_dir):
-            _log(f"figure: {f}")
+        _log("figures: python -m figures study_regime study_fidelity study_accuracy"
+             + (" --quick" if mode == "quick" else ""))
     return 0
 
 

@@ -75,7 +75,7 @@ def test_tasks_are_cached_and_share_spikes(tmp_path):
 
 @pytest.mark.slow
 def test_tables_end_to_end_and_figures(tmp_path):
-    from figures.fig_study import render
+    from figures import build
 
     cfg = study.config("quick", TINY)
     reg = study.regime_map(cfg, tmp_path, log=lambda m: None)
@@ -97,7 +97,7 @@ def test_tables_end_to_end_and_figures(tmp_path):
         assert set(a["selected"]) == {"arm", "difference", "recovered", "discordant"}
     assert row["selection_variability"][0]["subset_seed"] == 1
     assert (tmp_path / "accuracy_quick.npz").exists()
-    files = render("quick", tmp_path, tmp_path / "fig")
-    assert {f.name for f in files if f.suffix == ".png"} == {
-        "fig_study_regime_quick.png", "fig_study_fidelity_quick.png",
-        "fig_study_accuracy_quick.png"}
+    for name in ("study_regime", "study_fidelity", "study_accuracy"):
+        res = build(name, "quick", out_dir=tmp_path / "fig", results_dir=tmp_path)
+        assert res["files"][0].name == f"{name}.png" and res["files"][0].stat().st_size > 5000
+        assert res["caption"].startswith("Fig. S") and res["summary"]
