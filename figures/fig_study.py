@@ -143,7 +143,7 @@ def plot_fidelity(doc: dict):
 
 
 def config(mode: str, data_dir=None, name: str = "study_regime") -> dict:
-    """The config of figure ``name`` in ``mode``, with the sha256 of its input document.
+    """The config of figure ``name`` in ``mode`` (else quick), with its input's sha256.
 
     Raises
     ------
@@ -151,11 +151,12 @@ def config(mode: str, data_dir=None, name: str = "study_regime") -> dict:
         When the part has not been run (run :data:`NEEDS`).
     """
     part = PARTS[name]
-    path = Path(data_dir or STUDY_DIR) / f"{part}_{mode}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run `{NEEDS} --part {part}` first")
-    return {**CONFIGS[mode], "part": part, "data_dir": str(data_dir) if data_dir else None,
-            "inputs_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    for m in (mode, "quick"):  # full falls back to the quick results, as conversion does
+        path = Path(data_dir or STUDY_DIR) / f"{part}_{m}.json"
+        if path.is_file():
+            return {**CONFIGS[m], "part": part, "data_dir": str(data_dir) if data_dir else None,
+                    "inputs_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    raise FileNotFoundError(f"{path} is missing: run `{NEEDS} --part {part}` first")
 
 
 def compute(cfg) -> dict:
