@@ -16,12 +16,13 @@ $(STAMP): pyproject.toml | data
 	$(BIN)/python -m pip install --quiet -e '.[test,io]'
 	touch $(STAMP)
 
-## make reproduce: derivations, theory checks, quick validation, quick conversion, all figures, results/REPORT.md
+## make reproduce: derivations, theory checks, quick validation, quick conversion and study, all figures, results/REPORT.md
 reproduce: data $(STAMP)
 	$(BIN)/python -m l4theory.derivations
 	$(BIN)/python -m l4theory.theory.anchors
 	$(BIN)/python -m validation run all --quick
 	$(BIN)/python -m validation conversion --quick
+	$(BIN)/python -m validation study --quick
 	$(BIN)/python -m figures all
 	$(BIN)/python -m figures report
 
