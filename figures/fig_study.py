@@ -176,7 +176,7 @@ def plot(d: dict):
 def caption(d: dict) -> str:
     """Caption of the part's figure."""
     doc = json.loads(str(d["doc"]))
-    cfg = doc.get("config", {})
+    cfg = doc.get("provenance", {}).get("config", {})
     return {
         "regime": "Fig. S1. Baseline conversion gap (ANN - SNN accuracy, points, 95% CI over "
                   f"{cfg.get('n_test', '?')} test images) against T per leak factor; threshold "
@@ -187,7 +187,7 @@ def caption(d: dict) -> str:
         "accuracy": "Fig. S3. Test accuracy (95% CIs) at the pre-registered settings: "
                     "baseline, the paper's L4 and the best new method (chosen on training "
                     "images); dashed: the ANN.",
-    }[str(d["part"])]
+    }[str(d["part"])] + (" " + _quick_prefix(cfg).strip() if _quick_prefix(cfg) else "")
 
 
 def summary(d: dict) -> str:
@@ -195,6 +195,15 @@ def summary(d: dict) -> str:
     doc = json.loads(str(d["doc"]))
     rows = doc.get("rows", [])
     part = str(d["part"])
+    return _quick_prefix(doc.get("provenance", {}).get("config", {})) + _summary(part, rows)
+
+
+def _quick_prefix(cfg: dict) -> str:
+    return ("Quick mode (toy sizes: a pipeline check, not evidence). "
+            if cfg.get("mode") == "quick" or cfg.get("n_test", 10**9) < 100 else "")
+
+
+def _summary(part: str, rows: list) -> str:
     if part == "regime":
         pts = [(r["alpha"], r["reset"], r["semantics"], p["T"], p["gap"]["mean"])
                for r in rows for p in r["per_T"]]
@@ -209,6 +218,7 @@ def summary(d: dict) -> str:
         mean = {lab: float(np.mean([r["mse"] for r in rows if r["label"] == lab]))
                 for lab in labels}
         best = min(mean, key=mean.get) if mean else "-"
-        return (f"{len(labels)} methods over {len(rows) // max(len(labels), 1)} settings; "
+        n_set = len({(r["alpha"], r["reset"], r["steps"]) for r in rows})
+        return (f"{len(labels)} methods over {n_set} (setting, T) cases; "
                 f"the lowest mean first-layer rate MSE is {best}'s.")
     return f"{len(rows)} pre-registered settings compared on the test set."
