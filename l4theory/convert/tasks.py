@@ -310,11 +310,18 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
                "MKL_NUM_THREADS": blas}
         # no dashboard; the scheduler's HTTP endpoints on a free port (not 8787, which
         # another cluster may hold)
-        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v
-                              for k, v in env.items()}):
-            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                               processes=True, dashboard_address=None,
-                                               scheduler_kwargs={"dashboard_address": ":0"})
+        # The nanny writes pre-spawn-environ into *this* process's os.environ and leaves it
+        # there; Numba re-reads NUMBA_NUM_THREADS at its next compilation and refuses a
+        # change once its threads run. So the client's environment is restored afterwards.
+        saved = {k: os.environ.get(k) for k in env}
+        try:
+            with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v
+                                  for k, v in env.items()}):
+                cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                                   processes=True, dashboard_address=None,
+                                                   scheduler_kwargs={"dashboard_address": ":0"})
+        finally:
+            _restore_environ(saved)
     client = distributed.Client(cluster if cluster is not None else scheduler)
     try:
         yield client
@@ -322,6 +329,15 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _restore_environ(saved: dict) -> None:
+    """Put back the given environment variables (None: it was not set)."""
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def execute(jobs: Iterable[Job], objects: dict, *, client=None, cache: TaskCache | None = None,

@@ -182,10 +182,17 @@ def test_serial_run_does_not_import_dask(reference, monkeypatch):
 def test_dask_local_cluster_is_bit_identical_and_fills_the_cache(reference, tmp_path,
                                                                   monkeypatch):
     pytest.importorskip("distributed")  # the optional `dist` extra
+    import os
+
     net, train, test, ref = reference
+    before = {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     with tasks.dask_client(workers=2) as client:
+        # the workers' settings must not leak into this process (Numba would refuse to
+        # change its thread count at the next compilation)
+        assert {k: os.environ.get(k) for k in before} == before
         # OpenBLAS's sums depend on its thread count: workers must use this process's
         assert set(client.run(tasks.blas_threads).values()) == {tasks.blas_threads()}
+        assert set(client.run(lambda: os.environ.get("NUMBA_NUM_THREADS")).values()) == {"1"}
         for block in (None, 5):
             res = sweep(net, train, test, SETTINGS, block_size=block, client=client,
                         cache=tmp_path / str(block))
