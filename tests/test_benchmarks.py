@@ -7,7 +7,12 @@ from benchmarks import brian2_binary, floors, snn
 from l4theory.convert.network import AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU
 from l4theory.convert.simulate import encode_steps, simulate
 
-torch = pytest.importorskip("torch")
+
+@pytest.fixture
+def torch():
+    """PyTorch for the engine tests only (the `bench` extra); the floor and Brian2 checks
+    run without it."""
+    return pytest.importorskip("torch")
 
 
 def tiny(seed=0, batch=6):
@@ -23,7 +28,7 @@ def tiny(seed=0, batch=6):
     return net, x
 
 
-def test_torch_loop_matches_simulate_on_the_same_spikes():
+def test_torch_loop_matches_simulate_on_the_same_spikes(torch):
     net, x = tiny()
     th, steps = [0.8, 0.5], 12
     spikes = encode_steps(x, "signed", 3, np.arange(len(x)), 0, steps).reshape(
@@ -48,7 +53,7 @@ def test_floors_counts():
     assert m["cores"] >= 1 and isinstance(m["isa"], list)
 
 
-def test_compare_runs_and_engines_agree():
+def test_compare_runs_and_engines_agree(torch):
     from benchmarks.inference import compare
 
     net, x = tiny(1)
@@ -64,7 +69,7 @@ def test_compare_runs_and_engines_agree():
     assert len(r["synaptic_events_per_image"]) == 3
 
 
-def test_spikingjelly_matches_on_the_same_spikes():
+def test_spikingjelly_matches_on_the_same_spikes(torch):
     if snn.sj_available() is None:
         pytest.skip("spikingjelly not installed")
     net, x = tiny(2)
