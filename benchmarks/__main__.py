@@ -6,8 +6,9 @@ t = 5 tau; time-stepped variants use dt = 0.01 tau.
 W2 threshold search: the same neuron, 64 thresholds from the stationary mean to mean + 3 sd,
 soft and hard reset, 100 trials of 100 tau each, firing rate per threshold.
 
-Usage: ``python -m benchmarks [w1|w2|w3|w4|all] [--rounds N] [--quick]`` (W3/W4:
-converted-SNN inference, ``benchmarks/w3.py``, ``benchmarks/w4.py``).
+Usage: ``python -m benchmarks [w1|w2|w3|w4|dask|balance|all] [--rounds N] [--quick]`` (W3/W4:
+converted-SNN inference, ``benchmarks/w3.py``, ``benchmarks/w4.py``; ``dask`` and ``balance``:
+the conversion study's overheads, ``benchmarks/scaleout.py``).
 """
 
 from __future__ import annotations
@@ -176,10 +177,14 @@ def _targets(res, quick=False):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    p.add_argument("which", nargs="?", default="all", choices=["w1", "w2", "w3", "w4", "all"])
+    p.add_argument("which", nargs="?", default="all", choices=["w1", "w2", "w3", "w4", "dask", "balance", "all"])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     a = p.parse_args(argv)
+    if a.which in ("dask", "balance"):
+        from .scaleout import main as scaleout_main
+
+        return scaleout_main(a.which, a.quick)
     if a.which in ("w3", "w4"):  # converted-SNN inference: benchmarks/w3.py, w4.py
         from .w3 import main as w3_main
         from .w4 import main as w4_main
