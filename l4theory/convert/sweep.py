@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import check_alpha, check_int
+from .._checks import check_alpha, check_choice, check_int
 from ..adjust import adjusted_network
 from .network import Network
 from .tasks import Job, TaskCache, dask_client, execute
@@ -86,12 +86,6 @@ def expected_spikes(x: np.ndarray, encoder: str) -> np.ndarray:
     from ..theory import spike_cumulant
 
     return spike_cumulant(1, encoder, x)
-
-
-def _choice(name, value, options):
-    if value not in options:
-        raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
-    return value
 
 
 def _floats(name, values, *, positive: bool) -> tuple:
@@ -165,9 +159,9 @@ class SweepSettings:
         put = object.__setattr__
         put(self, "steps", check_int("steps", self.steps, minimum=1))
         put(self, "alpha", check_alpha("alpha", self.alpha))
-        _choice("reset", self.reset, ("soft", "hard"))
-        _choice("encoder", self.encoder, _ENCODERS)
-        _choice("semantics", self.semantics, SEMANTICS)
+        check_choice("reset", self.reset, ("soft", "hard"))
+        check_choice("encoder", self.encoder, _ENCODERS)
+        check_choice("semantics", self.semantics, SEMANTICS)
         put(self, "scales", _floats("scales", self.scales, positive=True))
         put(self, "r_s", _floats("r_s", self.r_s, positive=False))
         for name in ("n_calib", "n_select", "batch_size"):
@@ -178,11 +172,11 @@ class SweepSettings:
         if not seeds:
             raise ValueError(f"seeds must hold at least one seed, got {self.seeds!r}")
         put(self, "seeds", seeds)
-        _choice("balance_method", self.balance_method, _BALANCE)
+        check_choice("balance_method", self.balance_method, _BALANCE)
         for name in ("subset_seed", "select_seed"):
             put(self, name, check_int(name, getattr(self, name), minimum=0))
-        _choice("backend", self.backend, _BACKENDS)
-        _choice("method", self.method, _METHODS)
+        check_choice("backend", self.backend, _BACKENDS)
+        check_choice("method", self.method, _METHODS)
 
     def replace(self, **changes) -> SweepSettings:
         """A copy with some fields changed (validated again)."""
