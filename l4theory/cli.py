@@ -98,21 +98,15 @@ def _check_balance(args) -> None:
         _need(not Path(args.json).exists(), "--json", args.json, "exists; choose another name")
 
 
-def _format(path: Path) -> str:
-    from .convert import io
-
-    # io's public name (format_of) where the io package provides it, else the private one
-    return getattr(io, "format_of", None)(path, None) if hasattr(io, "format_of") \
-        else io._format_of(path, None)
-
-
 def _check_adjust(args) -> None:
     _check_balance(args)
     _need(args.r_s >= 0, "--r-s", args.r_s, "must be >= 0 (inf = no change)")
     _need(args.v_th0 is None or (math.isfinite(args.v_th0) and args.v_th0 > 0), "--v-th0",
           args.v_th0, "must be a finite number > 0")
     src, out = Path(args.model), Path(args.output)
-    fmt_in, fmt_out = _format(src), _format(out)
+    from .convert.io import format_of
+
+    fmt_in, fmt_out = format_of(src), format_of(out)
     if fmt_in != fmt_out:
         raise CLIError(f"the adjusted model keeps the input format ({fmt_in}); name the output "
                        f"*{src.suffix}, not {out.name}")

@@ -94,7 +94,6 @@ def format_of(path, fmt: str | None = None) -> str:
                          f"(known: {', '.join(FORMATS)}); pass format=") from None
 
 
-_format_of = format_of  # the former private name, still imported by l4theory.cli
 
 
 def _spec_text(path: Path, spec, meta: dict) -> tuple:

@@ -8,7 +8,7 @@ from l4theory.convert import io
 from .helpers import tiny_net
 
 
-def test_format_of_and_the_former_private_name():
+def test_format_of():
     assert io.format_of("a/b.SafeTensors") == "safetensors"
     assert io.format_of("m.npz") == "npz" and io.format_of("m.onnx") == "onnx"
     assert io.format_of("m.bin", "npz") == "npz"
@@ -16,9 +16,6 @@ def test_format_of_and_the_former_private_name():
         io.format_of("m.pt")
     with pytest.raises(ValueError, match="format must be one of"):
         io.format_of("m.npz", "pickle")
-    from l4theory.convert.io import _format_of  # still imported by l4theory.cli
-
-    assert _format_of is io.format_of
 
 
 @pytest.mark.parametrize("ext", [".safetensors", ".npz"])
