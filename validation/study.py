@@ -48,7 +48,8 @@ from .paths import REPO_ROOT
 
 __all__ = ["CONFIGS", "PREREGISTERED", "RESULTS_DIR", "accuracy_table", "add_arguments",
            "arm_label", "arm_network", "fidelity_table", "fidelity_task", "handle", "main",
-           "pilot_power", "predictions_task", "preregistered", "regime_map", "split_indices"]
+           "pilot_power", "predictions_task", "preregistered", "regime_map",
+           "seeds_per_setting", "split_indices", "accuracy_schedule", "gap_settings"]
 
 RESULTS_DIR = REPO_ROOT / "results" / "study"
 CACHE_VERSION = 1
@@ -90,6 +91,7 @@ PREREGISTERED = {
     "r_s": [0.0, 0.25, 0.5, 1.0, 2.0, "inf"], "methods": ["l4", "exact", "ratematch",
                                                            "overshoot"],
     "selection_seeds": [1, 2], "settings": None, "n_test": None, "max_seeds": 8,
+    "test_blocks": 2,
 }
 #: The paper's setting (always in the powered comparison).
 PAPER_SETTING = (1.0, "soft", "project", 75)
@@ -642,14 +644,20 @@ def accuracy_setting(cfg, setting, *, workers=1, cache=None) -> tuple[dict, dict
     base_scale = sel[0]["scale"]
     fams = [f for f in ac["methods"] if _family_best(sel, f) is not None]
     chosen = [0] + [sel.index(_family_best(sel, f)) for f in fams]
-    test = {**_base_task(cfg, alpha=alpha, reset=reset, semantics=sem, split="test",
-                         ids=idx["test"].tolist()), "steps": t}
+    test = {**_base_task(cfg, alpha=alpha, reset=reset, semantics=sem, split="test"),
+            "steps": t}
     need = sorted({(k, sel[k]["scale"]) for k in chosen} | {(k, base_scale) for k in chosen})
-    tasks = [{**test, "arm": arms[k], "scale": s, "seed": seed}
-             for k, s in need for seed in cfg["seeds"]]
-    outs = _map(predictions_task, tasks, workers, cache)
-    got = {(json.dumps(tk["arm"], sort_keys=True), tk["scale"], tk["seed"]): o
-           for tk, o in zip(tasks, outs, strict=True)}
+    blocks = np.array_split(idx["test"], ac.get("test_blocks", 1))
+    keys = [(k, s, seed) for k, s in need for seed in cfg["seeds"]]
+    tasks = [{**test, "arm": arms[k], "scale": s, "seed": seed, "ids": b.tolist()}
+             for k, s, seed in keys for b in blocks]
+    outs = iter(_map(predictions_task, tasks, workers, cache))
+    got = {}
+    for k, s, seed in keys:  # the blocks of one (arm, scale, seed), in image order
+        parts = [next(outs) for _ in blocks]
+        got[(json.dumps(arms[k], sort_keys=True), s, seed)] = {
+            "predictions": np.concatenate([o["predictions"] for o in parts], axis=1),
+            "labels": np.concatenate([o["labels"] for o in parts])}
 
     def corr(k, s):
         key = json.dumps(arms[k], sort_keys=True)
@@ -748,8 +756,10 @@ def pilot_power(cfg: dict, setting, *, scale: float, n_pilot: int, seeds=(0, 1),
 def power_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
     """The power pilot (TRAINING images) at the paper's setting and the largest-gap one.
 
-    The scale of each is the baseline's regime-map choice at that setting (quick mode:
-    the first accuracy setting at scale 0.5). Writes ``power_<mode>.json``.
+    Full mode: every pre-registered setting (:func:`preregistered`), each at the
+    baseline's regime-map scale, so that every setting gets its own number of seeds
+    (:func:`seeds_per_setting`). Quick mode: the first accuracy setting at scale 0.5.
+    Writes ``power_<mode>.json``.
     """
     pc = cfg["power"]
     path, _ = load_model(cfg["model"])
@@ -773,27 +783,35 @@ def power_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dic
 
 
 def _power_plan(out_dir: Path, mode: str) -> list:
-    """(setting, scale) of the paper's setting and of the largest-gap setting."""
-    path = Path(out_dir) / f"regime_{mode}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run the regime map first")
-    rows = json.loads(path.read_text())["rows"]
-    flat = [((r0["alpha"], r0["reset"], r0["semantics"], r["T"]), r["scale"], r["gap"]["mean"])
-            for r0 in rows for r in r0["per_T"]]
-    paper = [f for f in flat if f[0] == PAPER_SETTING]
-    top = max(flat, key=lambda f: f[2])
-    return [(f[0], f[1]) for f in paper + ([top] if top not in paper else [])]
+    """(setting, scale) of every pre-registered setting, at the baseline's regime-map scale."""
+    rows = json.loads(_regime_path(out_dir, mode).read_text())["rows"]
+    scale = {(r0["alpha"], r0["reset"], r0["semantics"], r["T"]): r["scale"]
+             for r0 in rows for r in r0["per_T"]}
+    return [(tuple(s), scale[tuple(s)]) for s in preregistered(out_dir, mode)]
 
 
-def seeds_from_power(out_dir: Path, mode: str = "full") -> int:
-    """Number of test seeds: the largest ``seeds_needed`` of the power pilot, capped."""
+def seeds_per_setting(out_dir: Path, mode: str = "full") -> dict:
+    """Test seeds of each setting: its own pilot's ``seeds_needed``, capped.
+
+    Returns ``{(alpha, reset, semantics, T): S}``. A pilot that cannot reach the target
+    (``seeds_needed`` None) gives the cap, :data:`PREREGISTERED` ``["max_seeds"]``.
+    """
     path = Path(out_dir) / f"power_{mode}.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the power pilot first "
                                 "(python -m validation study --part power)")
     cap = PREREGISTERED["max_seeds"]
-    need = [r["seeds_needed"] for r in json.loads(path.read_text())["rows"]]
-    return min(cap, max(cap if n is None else int(n) for n in need))
+    return {tuple(r["setting"]): cap if r["seeds_needed"] is None
+            else min(cap, int(r["seeds_needed"]))
+            for r in json.loads(path.read_text())["rows"]}
+
+
+def _regime_path(out_dir: Path, mode: str) -> Path:
+    path = Path(out_dir) / f"regime_{mode}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run the regime map first "
+                                "(python -m validation study --part regime)")
+    return path
 
 
 def preregistered(out_dir: Path, mode: str = "full") -> list:
@@ -803,44 +821,90 @@ def preregistered(out_dir: Path, mode: str = "full") -> list:
     measured baseline gap (point estimate) is at least :data:`MIN_GAP`, sorted by gap
     (largest first), then adds :data:`PAPER_SETTING` if absent.
     """
-    path = Path(out_dir) / f"regime_{mode}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run the regime map first "
-                                "(python -m validation study --part regime)")
-    rows = json.loads(path.read_text())["rows"]
-    keep = [(r["gap"]["mean"], (r0["alpha"], r0["reset"], r0["semantics"], r["T"]))
-            for r0 in rows for r in r0["per_T"] if r["gap"]["mean"] >= MIN_GAP]
-    out = [list(s) for _, s in sorted(keep, key=lambda v: -v[0])]
+    out = gap_settings(out_dir, mode)
     if list(PAPER_SETTING) not in out:
         out.append(list(PAPER_SETTING))
     return out
 
 
-def accuracy_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
-    """Accuracy table at the pre-registered settings; writes ``accuracy_<mode>.json/.npz``."""
+def gap_settings(out_dir: Path, mode: str = "full") -> list:
+    """The regime-map settings with a baseline gap of at least :data:`MIN_GAP`, largest first."""
+    rows = json.loads(_regime_path(out_dir, mode).read_text())["rows"]
+    keep = [(r["gap"]["mean"], (r0["alpha"], r0["reset"], r0["semantics"], r["T"]))
+            for r0 in rows for r in r0["per_T"] if r["gap"]["mean"] >= MIN_GAP]
+    return [list(s) for _, s in sorted(keep, key=lambda v: -v[0])]
+
+
+def accuracy_schedule(groups: list, seeds: dict) -> list[tuple]:
+    """Order of the powered comparison's work: seed by seed, largest gaps first.
+
+    ``groups``: lists of settings (the >= 2-point settings, then the paper's setting);
+    ``seeds``: setting -> planned number of seeds. Within a group every setting gets its
+    first seed before any gets a second, and the selection-variability reruns follow the
+    group's last seed; so a run stopped by the clock has covered every setting of the
+    first group at the largest common number of seeds. Items: ``("test", setting, S)``
+    (the row at S seeds) and ``("variability", setting)``.
+    """
+    out = []
+    for group in groups:
+        for s in range(1, max((seeds[g] for g in group), default=0) + 1):
+            out += [("test", g, s) for g in group if seeds[g] >= s]
+        out += [("variability", g) for g in group]
+    return out
+
+
+def _accuracy_plan(cfg: dict, out_dir: Path) -> tuple[dict, list, dict]:
+    """The accuracy part's arms, settings groups and seeds (pre-registered in full mode)."""
     ac = cfg["accuracy"]
-    if ac is None:
-        ac = {**PREREGISTERED, "settings": preregistered(out_dir, cfg["mode"]),
-              "seeds": list(range(seeds_from_power(out_dir, cfg["mode"])))}
+    if ac is not None:
+        groups = [[tuple(s) for s in ac["settings"]]]
+        n = len(ac.get("seeds", cfg["seeds"]))
+        return ac, groups, {g: n for g in groups[0]}
+    settings = [tuple(s) for s in preregistered(out_dir, cfg["mode"])]
+    need = seeds_per_setting(out_dir, cfg["mode"])
+    cap = PREREGISTERED["max_seeds"]
+    seeds = {g: need.get(g, cap) for g in settings}
+    gap = [tuple(s) for s in gap_settings(out_dir, cfg["mode"])]
+    groups = [g for g in (gap, [g for g in settings if g not in gap]) if g]
+    return {**PREREGISTERED, "settings": [list(g) for g in settings]}, groups, seeds
+
+
+def accuracy_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
+    """Accuracy table at the pre-registered settings; writes ``accuracy_<mode>.json/.npz``.
+
+    Runs :func:`accuracy_schedule` and rewrites the files after every item, so the
+    files always hold every setting at the most seeds finished so far (``seeds_done``
+    against ``seeds_planned`` in each row). Finished tasks are cached: a rerun resumes.
+    """
+    ac, groups, seeds = _accuracy_plan(cfg, out_dir)
     cfg = {**cfg, "accuracy": ac}
     path, _ = load_model(cfg["model"])
-    doc = {"part": "accuracy", "rows": [], "provenance": provenance(path, cfg)}
+    doc = {"part": "accuracy", "rows": [], "provenance": provenance(path, cfg),
+           "seeds_planned": [[list(g), s] for g, s in seeds.items()]}
     arrays: dict = {}
+    rows: dict = {}
     t0 = time.perf_counter()
     cache = out_dir / "tasks"
-    for setting in ac["settings"]:
-        setting = (float(setting[0]), setting[1], setting[2], int(setting[3]))
-        row, arr = accuracy_setting(cfg, setting, workers=workers, cache=cache)
-        row["selection_variability"] = _selection_variability(cfg, setting, workers, cache)
-        doc["rows"].append(row)
-        arrays.update({f"{_tag(*setting)}_{k}": v for k, v in arr.items()})
+    for item in accuracy_schedule(groups, seeds):
+        setting = (float(item[1][0]), item[1][1], item[1][2], int(item[1][3]))
+        if item[0] == "variability":
+            rows[setting]["selection_variability"] = _selection_variability(
+                cfg, setting, workers, cache)
+        else:
+            c = {**cfg, "accuracy": {**ac, "seeds": list(range(item[2]))}}
+            row, arr = accuracy_setting(c, setting, workers=workers, cache=cache)
+            row.update(seeds_done=item[2], seeds_planned=seeds[item[1]])
+            row["selection_variability"] = rows.get(setting, {}).get("selection_variability")
+            rows[setting] = row
+            arrays.update({f"{_tag(*setting)}_{k}": v for k, v in arr.items()})
+            for a in row["arms"]:
+                d = a["selected"]["difference"]
+                log(f"accuracy {_tag(*setting)} S={item[2]} {a['label']:16s} diff "
+                    f"{100 * d['mean']:+.2f} [{100 * d['lo']:+.2f}, {100 * d['hi']:+.2f}] "
+                    f"gap {100 * row['gap']['mean']:.2f}")
+        doc["rows"] = list(rows.values())
         doc["elapsed_s"] = time.perf_counter() - t0
         _write(doc, arrays, out_dir, f"accuracy_{cfg['mode']}")
-        for a in row["arms"]:
-            d = a["selected"]["difference"]
-            log(f"accuracy {_tag(*setting)} {a['label']:16s} diff {100 * d['mean']:+.2f} "
-                f"[{100 * d['lo']:+.2f}, {100 * d['hi']:+.2f}] gap "
-                f"{100 * row['gap']['mean']:.2f}")
     return doc
 
 

@@ -13,7 +13,8 @@ TINY = {"steps": 4, "report_steps": [2, 4], "alphas": [1.0], "resets": ["hard"],
         "fidelity": {"n_images": 2, "scale": 0.5, "settings": [[1.0, "hard"]],
                      "r_s": [0.5, "inf"], "max_pairs": 300},
         "accuracy": {"settings": [[1.0, "hard", "project", 4]], "r_s": [0.5],
-                     "methods": ["l4", "ratematch", "overshoot"], "selection_seeds": [1]},
+                     "methods": ["l4", "ratematch", "overshoot"], "selection_seeds": [1],
+                     "test_blocks": 2},
         "power": {"n_pilot": 3, "seeds": [0, 1]}}
 
 
@@ -52,9 +53,27 @@ def test_preregistered_rule(tmp_path):
         [0.85, "hard", "rathi", 50], [1.0, "soft", "project", 75]]
     with pytest.raises(FileNotFoundError, match="regime map"):
         study.preregistered(tmp_path / "none")
+    assert study.gap_settings(tmp_path) == study.preregistered(tmp_path)[:3]
+    with pytest.raises(FileNotFoundError, match="power pilot"):
+        study.seeds_per_setting(tmp_path)
     (tmp_path / "power_full.json").write_text(json.dumps(
-        {"rows": [{"seeds_needed": 3}, {"seeds_needed": None}]}))
-    assert study.seeds_from_power(tmp_path) == study.PREREGISTERED["max_seeds"]
+        {"rows": [{"setting": [0.85, "hard", "rathi", 15], "seeds_needed": 3},
+                  {"setting": [1.0, "soft", "project", 75], "seeds_needed": None},
+                  {"setting": [1.0, "soft", "project", 15], "seeds_needed": 99}]}))
+    cap = study.PREREGISTERED["max_seeds"]
+    assert study.seeds_per_setting(tmp_path) == {
+        (0.85, "hard", "rathi", 15): 3, (1.0, "soft", "project", 75): cap,
+        (1.0, "soft", "project", 15): cap}
+    assert [p[0] for p in study._power_plan(tmp_path, "full")] == [
+        tuple(s) for s in study.preregistered(tmp_path)]
+
+
+def test_accuracy_schedule_goes_seed_by_seed_largest_gaps_first():
+    a, b, paper = ("a",), ("b",), ("paper",)
+    plan = study.accuracy_schedule([[a, b], [paper]], {a: 3, b: 1, paper: 2})
+    assert plan == [("test", a, 1), ("test", b, 1), ("test", a, 2), ("test", a, 3),
+                    ("variability", a), ("variability", b),
+                    ("test", paper, 1), ("test", paper, 2), ("variability", paper)]
 
 
 @pytest.mark.slow
@@ -96,6 +115,7 @@ def test_tables_end_to_end_and_figures(tmp_path):
     for a in row["arms"]:
         assert set(a["selected"]) == {"arm", "difference", "recovered", "discordant"}
     assert row["selection_variability"][0]["subset_seed"] == 1
+    assert row["seeds_done"] == row["seeds_planned"] == 2
     assert (tmp_path / "accuracy_quick.npz").exists()
     for name in ("study_regime", "study_fidelity", "study_accuracy"):
         res = build(name, "quick", out_dir=tmp_path / "fig", results_dir=tmp_path)
