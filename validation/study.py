@@ -835,21 +835,24 @@ def gap_settings(out_dir: Path, mode: str = "full") -> list:
     return [list(s) for _, s in sorted(keep, key=lambda v: -v[0])]
 
 
-def accuracy_schedule(groups: list, seeds: dict) -> list[tuple]:
+def accuracy_schedule(groups: list, seeds: dict, variability_after: int = 2) -> list[tuple]:
     """Order of the powered comparison's work: seed by seed, largest gaps first.
 
     ``groups``: lists of settings (the >= 2-point settings, then the paper's setting);
     ``seeds``: setting -> planned number of seeds. Within a group every setting gets its
-    first seed before any gets a second, and the selection-variability reruns follow the
-    group's last seed; so a run stopped by the clock has covered every setting of the
-    first group at the largest common number of seeds. Items: ``("test", setting, S)``
-    (the row at S seeds) and ``("variability", setting)``.
+    first seed before any gets a second; the selection-variability reruns follow the
+    group's second seed (``variability_after``), then the remaining seeds run. So a run
+    stopped by the clock has covered every setting of the first group at the largest
+    common number of seeds. Items: ``("test", setting, S)`` (the row at S seeds) and
+    ``("variability", setting)``.
     """
     out = []
     for group in groups:
-        for s in range(1, max((seeds[g] for g in group), default=0) + 1):
+        top = max((seeds[g] for g in group), default=0)
+        for s in range(1, top + 1):
             out += [("test", g, s) for g in group if seeds[g] >= s]
-        out += [("variability", g) for g in group]
+            if s == min(variability_after, top):
+                out += [("variability", g) for g in group]
     return out
 
 
