@@ -122,3 +122,30 @@ def test_tables_end_to_end_and_figures(tmp_path):
         res = build(name, "quick", out_dir=tmp_path / "fig", results_dir=tmp_path)
         assert res["files"][0].name == f"{name}.png" and res["files"][0].stat().st_size > 5000
         assert res["caption"].startswith("Fig. S") and res["summary"]
+
+
+def test_verdict_follows_rule_9():
+    def arm(label, mean, half, rec):
+        d = {"mean": mean, "lo": mean - half, "hi": mean + half, "half_width": half,
+             "sd": half / 1.96 * 100.0, "n": 10_000}
+        return {"label": label, "scale": 0.5, "edge": None,
+                "selected": {"difference": d, "recovered": {"mean": rec, "lo": 0, "hi": 1}},
+                "matched": {"difference": d}}
+
+    row = {"alpha": 0.85, "reset": "hard", "semantics": "project", "T": 15,
+           "ann_accuracy": 0.92, "baseline": {"mean": 0.89, "lo": 0.88, "hi": 0.9},
+           "baseline_scale": 0.3, "gap": {"mean": 0.03, "lo": 0.02, "hi": 0.04},
+           "best_new_method": "ratematch", "best_l4": "l4 r_s=1", "seeds_done": 2,
+           "seeds_planned": 8, "selection": [], "arms": [
+               arm("l4 r_s=1", 0.002, 0.003, 0.07),      # CI contains 0
+               arm("ratematch", 0.016, 0.003, 0.53),     # >= half the gap, CI excludes 0
+               arm("overshoot", 0.010, 0.003, 0.33)]}    # significant but < half
+    assert [study.recovers(a) for a in row["arms"]] == [False, True, False]
+    assert study.verdict(row) == "recovers the gap: ratematch"
+    md = study.accuracy_markdown({"rows": [row]})
+    assert "ratematch @0.5 *" in md and "| 2/8 |" in md
+    row["arms"] = row["arms"][:1]
+    v = study.verdict(row)
+    assert v.startswith("no method recovers half the gap; largest 95% half-width 0.30")
+    # se = 0.003 / 1.96 -> power for 0.3 points = Phi(1.96 - 1.96) = 0.5
+    assert v.endswith(">= 0.50")
