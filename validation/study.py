@@ -495,6 +495,7 @@ def _fidelity(task: dict) -> dict:
     for key in ("dominance", "dominance_active"):
         for k in ("pairs", "reversed", "tied"):
             out[f"{key}_{k}"] = np.int64(m[key][k])
+    out["mse_per_image"] = np.asarray(m["mse_per_sample"], np.float64)
     out["fit"] = np.array(json.dumps(fit, default=_json_default))
     out["time_s"] = np.float64(time.perf_counter() - t0)
     return out
@@ -514,9 +515,10 @@ def fidelity_task(task: dict, cache_dir=None) -> dict:
     -------
     dict
         ``mse``, ``corr``, ``mean_rate``, ``mean_target``, ``dominance_error``,
-        ``dominance_error_active``, the pair counts, ``fit`` (JSON text), ``time_s``.
+        ``dominance_error_active``, the pair counts, ``mse_per_image``, ``fit`` (JSON
+        text), ``time_s``.
     """
-    return _cached(task, "fid", _fidelity, cache_dir)
+    return _cached(task, "fid2", _fidelity, cache_dir)  # fid2: with mse_per_image
 
 
 def _arms(r_s_list, methods, reset: str) -> list[dict]:
@@ -555,10 +557,14 @@ def fidelity_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> 
                                    seed=0, max_pairs=fc.get("max_pairs")), "steps": steps}
                      for a in arms]
             outs = _map(fidelity_task, tasks, workers, out_dir / "tasks")
+            none = outs[0]["mse_per_image"]  # arms[0] is the unadjusted layer
             for a, o in zip(arms, outs, strict=True):
                 row = {"alpha": alpha, "reset": reset, "steps": steps, "scale": fc["scale"],
                        "arm": a, "label": arm_label(a), "fit": json.loads(str(o["fit"])),
-                       **{k: float(v) for k, v in o.items() if k != "fit"}}
+                       **{k: float(v) for k, v in o.items()
+                          if k not in ("fit", "mse_per_image")},
+                       "mse_vs_none": _ci(o["mse_per_image"] - none),
+                       "mse_ratio_vs_none": float(o["mse_per_image"].mean() / none.mean())}
                 doc["rows"].append(row)
                 log(f"fidelity a={alpha:g} {reset} T={steps} {row['label']:16s} "
                     f"mse {row['mse']:.4f} corr {row['corr']:.3f} "
@@ -940,9 +946,9 @@ def regime_markdown(doc: dict) -> str:
 
 def fidelity_markdown(doc: dict) -> str:
     """The fidelity table as Markdown."""
-    lines = ["| alpha | reset | T | method | rate MSE | corr | dominance error | "
-             "dominance (active pairs) | mean rate / target | fit |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| alpha | reset | T | method | rate MSE | MSE - none [95% CI over images] | "
+             "corr | dominance error | dominance (active pairs) | mean rate / target | fit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in doc["rows"]:
         fit = r["fit"]
         if "s_hat_min" in fit:
@@ -954,8 +960,11 @@ def fidelity_markdown(doc: dict) -> str:
                 fs += f", calib. MSE {fit['mse_before']:.2e} -> {fit['mse_after']:.2e}"
         else:
             fs = ""
+        d = r.get("mse_vs_none")
+        ds = (f"{d['mean']:+.5f} [{d['lo']:+.5f}, {d['hi']:+.5f}]"
+              if d and r["label"] != "none" else "")
         lines.append(f"| {r['alpha']:g} | {r['reset']} | {r['steps']} | {r['label']} | "
-                     f"{r['mse']:.5f} | {r['corr']:.4f} | {r['dominance_error']:.4f} | "
+                     f"{r['mse']:.5f} | {ds} | {r['corr']:.4f} | {r['dominance_error']:.4f} | "
                      f"{r['dominance_error_active']:.4f} | {r['mean_rate']:.4f} / "
                      f"{r['mean_target']:.4f} | {fs} |")
     return "\n".join(lines)

@@ -256,7 +256,9 @@ def fidelity_metrics(rate, target, *, max_pairs: int | None = None, rng=None) ->
     dict
         ``mse``, ``corr``, ``mean_rate``, ``mean_target``, ``dominance_error`` (+
         ``dominance`` with the counts), ``dominance_error_active`` (+
-        ``dominance_active``), ``n_neurons`` (samples x positions x channels).
+        ``dominance_active``), ``n_neurons`` (samples x positions x channels), and
+        ``mse_per_sample`` (shape (n,): the squared error averaged over each sample's
+        neurons, for paired confidence intervals over samples).
     """
     r = np.asarray(rate, dtype=np.float64)
     t = np.asarray(target, dtype=np.float64)
@@ -275,7 +277,8 @@ def fidelity_metrics(rate, target, *, max_pairs: int | None = None, rng=None) ->
             "mean_rate": float(r.mean()), "mean_target": float(t.mean()),
             "dominance_error": dom["error"], "dominance": dom,
             "dominance_error_active": dom_a["error"], "dominance_active": dom_a,
-            "n_neurons": int(r.size)}
+            "n_neurons": int(r.size),
+            "mse_per_sample": ((r - t) ** 2).reshape(r.shape[0], -1).mean(axis=1)}
 
 
 def first_layer_fidelity(net: Network, reference: Network, x, *, v_th: float, steps: int,

@@ -121,6 +121,9 @@ def test_against_slow_loop(alpha, reset):
     m = fidelity_metrics(rate, target)
     assert m["mse"] == pytest.approx(np.mean((rate - target) ** 2))
     assert m["corr"] == pytest.approx(np.corrcoef(rate.ravel(), target.ravel())[0, 1])
+    per = [np.mean((rate[i] - target[i]) ** 2) for i in range(len(x))]
+    np.testing.assert_allclose(m["mse_per_sample"], per, rtol=1e-12)
+    assert np.mean(m["mse_per_sample"]) == pytest.approx(m["mse"])
 
 
 def test_sampled_dominance_is_seeded_and_close_to_exact():

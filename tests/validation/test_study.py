@@ -107,6 +107,10 @@ def test_tables_end_to_end_and_figures(tmp_path):
     labels = [x["label"] for x in fid["rows"]]
     assert labels == ["none", "l4 r_s=0.5", "exact r_s=0.5", "ratematch", "overshoot"]
     assert all(0 <= x["dominance_error"] <= 1 for x in fid["rows"])
+    assert fid["rows"][0]["mse_vs_none"]["mean"] == 0.0  # the unadjusted layer itself
+    for x in fid["rows"][1:]:
+        assert x["mse_vs_none"]["mean"] == pytest.approx(x["mse"] - fid["rows"][0]["mse"])
+    assert "MSE - none" in study.fidelity_markdown(fid)
     pw = study.power_table(cfg, tmp_path, log=lambda m: None)
     assert pw["rows"][0]["s_w2"] >= 0 and pw["rows"][0]["s_b2"] >= 0
     acc = study.accuracy_table(cfg, tmp_path, log=lambda m: None)
