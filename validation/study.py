@@ -841,13 +841,13 @@ def gap_settings(out_dir: Path, mode: str = "full") -> list:
     return [list(s) for _, s in sorted(keep, key=lambda v: -v[0])]
 
 
-def accuracy_schedule(groups: list, seeds: dict, variability_after: int = 2) -> list[tuple]:
+def accuracy_schedule(groups: list, seeds: dict, variability_after: int = 1) -> list[tuple]:
     """Order of the powered comparison's work: seed by seed, largest gaps first.
 
     ``groups``: lists of settings (the >= 2-point settings, then the paper's setting);
     ``seeds``: setting -> planned number of seeds. Within a group every setting gets its
     first seed before any gets a second; the selection-variability reruns follow the
-    group's second seed (``variability_after``), then the remaining seeds run. So a run
+    group's first seed (``variability_after``), then the remaining seeds run. So a run
     stopped by the clock has covered every setting of the first group at the largest
     common number of seeds. Items: ``("test", setting, S)`` (the row at S seeds) and
     ``("variability", setting)``.

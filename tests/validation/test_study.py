@@ -71,9 +71,12 @@ def test_preregistered_rule(tmp_path):
 def test_accuracy_schedule_goes_seed_by_seed_largest_gaps_first():
     a, b, paper = ("a",), ("b",), ("paper",)
     plan = study.accuracy_schedule([[a, b], [paper]], {a: 3, b: 1, paper: 2})
-    assert plan == [("test", a, 1), ("test", b, 1), ("test", a, 2),
-                    ("variability", a), ("variability", b), ("test", a, 3),
-                    ("test", paper, 1), ("test", paper, 2), ("variability", paper)]
+    assert plan == [("test", a, 1), ("test", b, 1), ("variability", a), ("variability", b),
+                    ("test", a, 2), ("test", a, 3),
+                    ("test", paper, 1), ("variability", paper), ("test", paper, 2)]
+    late = study.accuracy_schedule([[a, b]], {a: 3, b: 1}, variability_after=2)
+    assert late == [("test", a, 1), ("test", b, 1), ("test", a, 2),
+                    ("variability", a), ("variability", b), ("test", a, 3)]
     assert study.accuracy_schedule([[b]], {b: 1}) == [("test", b, 1), ("variability", b)]
 
 
