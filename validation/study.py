@@ -650,24 +650,12 @@ def accuracy_setting(cfg, setting, *, workers=1, cache=None) -> tuple[dict, dict
     base_scale = sel[0]["scale"]
     fams = [f for f in ac["methods"] if _family_best(sel, f) is not None]
     chosen = [0] + [sel.index(_family_best(sel, f)) for f in fams]
-    test = {**_base_task(cfg, alpha=alpha, reset=reset, semantics=sem, split="test"),
-            "steps": t}
     need = sorted({(k, sel[k]["scale"]) for k in chosen} | {(k, base_scale) for k in chosen})
-    blocks = np.array_split(idx["test"], ac.get("test_blocks", 1))
-    keys = [(k, s, seed) for k, s in need for seed in cfg["seeds"]]
-    tasks = [{**test, "arm": arms[k], "scale": s, "seed": seed, "ids": b.tolist()}
-             for k, s, seed in keys for b in blocks]
-    outs = iter(_map(predictions_task, tasks, workers, cache))
-    got = {}
-    for k, s, seed in keys:  # the blocks of one (arm, scale, seed), in image order
-        parts = [next(outs) for _ in blocks]
-        got[(json.dumps(arms[k], sort_keys=True), s, seed)] = {
-            "predictions": np.concatenate([o["predictions"] for o in parts], axis=1),
-            "labels": np.concatenate([o["labels"] for o in parts])}
+    got = _test_correct(cfg, setting, [(arms[k], s) for k, s in need], cfg["seeds"],
+                        workers, cache)
 
     def corr(k, s):
-        key = json.dumps(arms[k], sort_keys=True)
-        return np.array([_correct(got[(key, s, seed)], t) for seed in cfg["seeds"]])
+        return got[(json.dumps(arms[k], sort_keys=True), s)]
 
     ann = _ann_correct(cfg["model"], idx["test"]).astype(float)
     base = corr(0, base_scale)
@@ -689,6 +677,83 @@ def accuracy_setting(cfg, setting, *, workers=1, cache=None) -> tuple[dict, dict
     l4 = _family_best(sel, "l4")
     row["best_l4"] = l4["label"] if l4 else None
     return row, arrays
+
+
+def _test_correct(cfg, setting, pairs, seeds, workers, cache) -> dict:
+    """Test-set correctness of each (arm, scale) in ``pairs`` at ``seeds``.
+
+    The test set of ``cfg["accuracy"]`` (``n_test``, split into ``test_blocks`` tasks per
+    (arm, scale, seed)); returns ``{(json of arm, scale): bool array (len(seeds), n)}``.
+    """
+    ac = cfg["accuracy"]
+    alpha, reset, sem, t = setting
+    idx = split_indices(cfg["subset_seed"], cfg["n_calib"], cfg["n_select"],
+                        ac.get("n_test", cfg["n_test"]))
+    test = {**_base_task(cfg, alpha=alpha, reset=reset, semantics=sem, split="test"),
+            "steps": t}
+    blocks = np.array_split(idx["test"], ac.get("test_blocks", 1))
+    keys = [(a, s, seed) for a, s in pairs for seed in seeds]
+    tasks = [{**test, "arm": a, "scale": s, "seed": seed, "ids": b.tolist()}
+             for a, s, seed in keys for b in blocks]
+    outs = iter(_map(predictions_task, tasks, workers, cache))
+    got: dict = {}
+    for a, s, _ in keys:  # the blocks of one (arm, scale, seed), in image order
+        c = np.concatenate([_correct(next(outs), t) for _ in blocks])
+        got.setdefault((json.dumps(a, sort_keys=True), s), []).append(c)
+    return {k: np.array(v) for k, v in got.items()}
+
+
+def threshold_check(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
+    """EXPLORATORY, not pre-registered: each arm against the baseline at the arm's scale.
+
+    The plan's two comparisons hold either each arm's own selected scale against the
+    baseline's (selected on train) or the baseline's scale for both (matched). This adds
+    the mirror image, decided after the first accuracy row: the baseline run at every
+    scale an arm selected, on the same test images and seeds (``seeds_done`` of each row
+    of ``accuracy_<mode>.json``), so that a gain can be split into "the threshold" and
+    "the method". Writes ``explore_<mode>.json``.
+    """
+    src = json.loads((Path(out_dir) / f"accuracy_{cfg['mode']}.json").read_text())
+    cfg = {**cfg, "accuracy": cfg["accuracy"] or PREREGISTERED}
+    path, _ = load_model(cfg["model"])
+    doc = {"part": "explore", "rows": [], "provenance": provenance(path, cfg)}
+    t0 = time.perf_counter()
+    none = {"method": "none"}
+    for r in src["rows"]:
+        setting = (float(r["alpha"]), r["reset"], r["semantics"], int(r["T"]))
+        seeds = list(range(int(r.get("seeds_done", len(cfg["seeds"])))))
+        scales = sorted({a["scale"] for a in r["arms"]} | {r["baseline_scale"]})
+        pairs = [(none, s) for s in scales] + [(a["arm"], a["scale"]) for a in r["arms"]]
+        got = _test_correct(cfg, setting, pairs, seeds, workers, out_dir / "tasks")
+        base = {s: got[(json.dumps(none, sort_keys=True), s)].mean(axis=0) for s in scales}
+        row = {"alpha": setting[0], "reset": setting[1], "semantics": setting[2],
+               "T": setting[3], "seeds": len(seeds), "baseline_scale": r["baseline_scale"],
+               "baseline_by_scale": {f"{s:g}": _ci(b) for s, b in base.items()},
+               "arms": []}
+        for a in r["arms"]:
+            mine = got[(json.dumps(a["arm"], sort_keys=True), a["scale"])].mean(axis=0)
+            row["arms"].append({"label": a["label"], "scale": a["scale"], "arm": _ci(mine),
+                                "vs_baseline_same_scale": _ci(mine - base[a["scale"]])})
+        doc["rows"].append(row)
+        doc["elapsed_s"] = time.perf_counter() - t0
+        _write(doc, {}, out_dir, f"explore_{cfg['mode']}")
+        log(f"explore {_tag(*setting)}: baseline by scale " + ", ".join(
+            f"{k} {100 * v['mean']:.2f}" for k, v in row["baseline_by_scale"].items()))
+    return doc
+
+
+def explore_markdown(doc: dict) -> str:
+    """The exploratory threshold check as Markdown."""
+    lines = ["| setting | seeds | method @scale | method % | baseline % at the same scale | "
+             "method - baseline, same scale (points) |", "|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        st = _tag(r["alpha"], r["reset"], r["semantics"], r["T"])
+        for a in r["arms"]:
+            b = r["baseline_by_scale"][f"{a['scale']:g}"]
+            lines.append(f"| {st} | {r['seeds']} | {a['label']} @{a['scale']:g} | "
+                         f"{_pts(a['arm'])} | {_pts(b)} | "
+                         f"{_pts(a['vs_baseline_same_scale'], True)} |")
+    return "\n".join(lines)
 
 
 def _selection_variability(cfg, setting, workers, cache) -> list[dict]:
@@ -1065,7 +1130,8 @@ def report(out_dir: Path, mode: str) -> str:
     """Markdown of every part of the study found in ``out_dir``."""
     parts = []
     for part, fn in (("regime", regime_markdown), ("fidelity", fidelity_markdown),
-                     ("power", power_markdown), ("accuracy", accuracy_markdown)):
+                     ("power", power_markdown), ("accuracy", accuracy_markdown),
+                     ("explore", explore_markdown)):
         path = Path(out_dir) / f"{part}_{mode}.json"
         if path.exists():
             doc = json.loads(path.read_text())
@@ -1078,7 +1144,7 @@ def report(out_dir: Path, mode: str) -> str:
 
 # --------------------------------------------------------------------------- command line
 
-PARTS = ("regime", "fidelity", "power", "accuracy")
+PARTS = ("regime", "fidelity", "power", "accuracy", "explore")
 
 
 def config(mode: str, overrides: dict | None = None) -> dict:
@@ -1142,7 +1208,8 @@ def handle(args) -> int:
     docs = {}
     for part in parts:
         fn = globals()[{"regime": "regime_map", "fidelity": "fidelity_table",
-                        "power": "power_table", "accuracy": "accuracy_table"}[part]]
+                        "power": "power_table", "accuracy": "accuracy_table",
+                        "explore": "threshold_check"}[part]]
         docs[part] = fn(cfg, out_dir, workers=args.workers, log=_log)
     if not args.no_figure:
         _log("figures: python -m figures study_regime study_fidelity study_accuracy"

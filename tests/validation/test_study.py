@@ -125,6 +125,20 @@ def test_tables_end_to_end_and_figures(tmp_path):
     assert row["selection_variability"][0]["subset_seed"] == 1
     assert row["seeds_done"] == row["seeds_planned"] == 2
     assert (tmp_path / "accuracy_quick.npz").exists()
+    n_tasks = len(list((tmp_path / "tasks").glob("pred_*.npz")))
+    ex = study.threshold_check(cfg, tmp_path, log=lambda m: None)
+    (er,) = ex["rows"]
+    own = er["baseline_by_scale"][f"{row['baseline_scale']:g}"]
+    assert own["mean"] == pytest.approx(row["baseline"]["mean"])  # the same cached runs
+    for a, b in zip(er["arms"], row["arms"], strict=True):
+        assert a["arm"]["mean"] == pytest.approx(
+            row["baseline"]["mean"] + b["selected"]["difference"]["mean"])
+        base = er["baseline_by_scale"][f"{a['scale']:g}"]["mean"]
+        assert a["vs_baseline_same_scale"]["mean"] == pytest.approx(a["arm"]["mean"] - base)
+    new_scales = {a["scale"] for a in row["arms"]} - {row["baseline_scale"]}
+    added = len(list((tmp_path / "tasks").glob("pred_*.npz"))) - n_tasks
+    assert added == len(new_scales) * 2 * 2  # only the baseline at new scales: 2 seeds x 2 blocks
+    assert "same scale" in study.report(tmp_path, "quick")
     for name in ("study_regime", "study_fidelity", "study_accuracy"):
         res = build(name, "quick", out_dir=tmp_path / "fig", results_dir=tmp_path)
         assert res["files"][0].name == f"{name}.png" and res["files"][0].stat().st_size > 5000
