@@ -81,6 +81,23 @@ def _arm(row: dict, label: str | None) -> dict | None:
     return next((a for a in row["arms"] if a["label"] == label), None)
 
 
+def _baseline_same_scale(rows: list, explore: dict | None) -> list:
+    """(row index, bar offset, baseline accuracy at that bar's scale) from the explore part."""
+    if not explore:
+        return []
+    key = ("alpha", "reset", "semantics", "T")
+    by = {tuple(e[k] for k in key): e for e in explore["rows"]}
+    out = []
+    for i, r in enumerate(rows):
+        e = by.get(tuple(r[k] for k in key))
+        for dx, label in ((0.0, r["best_l4"]), (0.27, r["best_new_method"])):
+            a = _arm(r, label)
+            ci = e and a and e["baseline_by_scale"].get(f"{a['scale']:g}")
+            if ci:
+                out.append((i, dx, ci["mean"]))
+    return out
+
+
 @styled
 def plot_bars(doc: dict):
     """Fig. 6-style grouped bars (baseline / L4 / best new method, 95% CIs)."""
@@ -107,12 +124,19 @@ def plot_bars(doc: dict):
     for x, r in zip(xs, rows, strict=True):
         ax.plot([x - 0.42, x + 0.42], [100 * r["ann_accuracy"]] * 2, color=COLORS["theory"],
                 lw=1, ls="--")
+    same = _baseline_same_scale(rows, doc.get("explore"))
+    if same:
+        ax.plot([xs[i] + dx for i, dx, _ in same], [100 * v for _, _, v in same], "D",
+                ms=4, mfc="white", mec="black", mew=0.8, ls="none",
+                label="baseline, same scale")
     ax.set_xticks(xs, [f"a{r['alpha']:g} {r['reset']}\nT{r['T']} {r['semantics'][:4]}"
                        for r in rows], fontsize=6.5)
     ax.set_ylabel("test accuracy (%)")
     top = max(100 * r["ann_accuracy"] for r in rows)
     ax.set_ylim(max(0.0, min(lo_all) - 2), min(100.0, top + 2))
-    ax.legend(loc="lower left", fontsize=7, ncol=3)
+    ax.grid(False, axis="x")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=7, ncol=3,
+              frameon=False)
     return fig
 
 
@@ -154,14 +178,20 @@ def config(mode: str, data_dir=None, name: str = "study_regime") -> dict:
     for m in (mode, "quick"):  # full falls back to the quick results, as conversion does
         path = Path(data_dir or STUDY_DIR) / f"{part}_{m}.json"
         if path.is_file():
-            return {**CONFIGS[m], "part": part, "data_dir": str(data_dir) if data_dir else None,
-                    "inputs_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            cfg = {**CONFIGS[m], "part": part, "data_dir": str(data_dir) if data_dir else None,
+                   "inputs_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            extra = path.with_name(f"explore_{m}.json")
+            if part == "accuracy" and extra.is_file():  # the exploratory threshold check
+                cfg["explore_sha256"] = hashlib.sha256(extra.read_bytes()).hexdigest()
+            return cfg
     raise FileNotFoundError(f"{path} is missing: run `{NEEDS} --part {part}` first")
 
 
 def compute(cfg) -> dict:
     """The part's JSON document as a string array (figures draw from it)."""
     doc = load(cfg["part"], cfg["mode"], cfg.get("data_dir"))
+    if "explore_sha256" in cfg:
+        doc["explore"] = load("explore", cfg["mode"], cfg.get("data_dir"))
     return {"part": np.array(cfg["part"]), "doc": np.array(json.dumps(doc))}
 
 
@@ -186,7 +216,8 @@ def caption(d: dict) -> str:
                     "error of every method against the ANN activation / threshold.",
         "accuracy": "Fig. S3. Test accuracy (95% CIs) at the pre-registered settings: "
                     "baseline, the paper's L4 and the best new method (chosen on training "
-                    "images); dashed: the ANN.",
+                    "images); dashed: the ANN; diamonds (exploratory, not pre-registered): "
+                    "the baseline at the same threshold scale as the bar.",
     }[str(d["part"])] + (" " + _quick_prefix(cfg).strip() if _quick_prefix(cfg) else "")
 
 
