@@ -135,7 +135,10 @@ def test_tables_end_to_end_and_figures(tmp_path):
             row["baseline"]["mean"] + b["selected"]["difference"]["mean"])
         base = er["baseline_by_scale"][f"{a['scale']:g}"]["mean"]
         assert a["vs_baseline_same_scale"]["mean"] == pytest.approx(a["arm"]["mean"] - base)
-    new_scales = {a["scale"] for a in row["arms"]} - {row["baseline_scale"]}
+        top = max(v["mean"] for v in er["baseline_by_scale"].values())
+        assert a["vs_baseline_best_on_test"]["mean"] == pytest.approx(a["arm"]["mean"] - top)
+    used = {a["scale"] for a in row["arms"]} | {row["baseline_scale"]}
+    new_scales = {g for g in TINY["scales"] if min(used) <= g <= max(used)} - {row["baseline_scale"]}
     added = len(list((tmp_path / "tasks").glob("pred_*.npz"))) - n_tasks
     assert added == len(new_scales) * 2 * 2  # only the baseline at new scales: 2 seeds x 2 blocks
     assert "same scale" in study.report(tmp_path, "quick")
