@@ -33,16 +33,15 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import inspect
 import json
 import math
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from l4theory._provenance import file_sha256, record
 
 from .paths import REPO_ROOT
 
@@ -102,39 +101,16 @@ MIN_GAP = 0.02
 # --------------------------------------------------------------------------- helpers
 
 
-def _git_rev() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=REPO_ROOT, timeout=10)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):  # pragma: no cover
-        return None
-
-
 def provenance(model_path: Path, cfg: dict) -> dict:
-    """Seed, configuration, git revision, versions and model hash of a run."""
-    try:
-        from l4theory._provenance import provenance as _prov  # when the lead adds it
-    except ImportError:
-        _prov = None
-    import numba
-
-    doc = {"model": model_path.name, "model_sha256": _sha(model_path),
-           "git_revision": _git_rev(), "python": sys.version.split()[0],
-           "numpy": np.__version__, "numba": numba.__version__,
-           "platform": platform.platform(), "dataset": "Fashion-MNIST",
-           "tool": "python -m validation study", "config": cfg}
-    if _prov is not None:  # pragma: no cover - depends on the merge order
-        try:
-            doc["l4theory"] = _prov()
-        except TypeError:
-            pass
-    return doc
+    """Configuration, model hash, and the project's provenance record (git, versions)."""
+    return {"model": model_path.name, "model_sha256": _sha(model_path),
+            "dataset": "Fashion-MNIST", "config": cfg,
+            **record("python -m validation study", files=(model_path,))}
 
 
 @functools.lru_cache(maxsize=4)
 def _sha(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return file_sha256(path)  # cached: every task key hashes the model
 
 
 @functools.lru_cache(maxsize=2)
@@ -205,14 +181,7 @@ def _balanced(model: str, subset_seed: int, n_calib: int, n_select: int):
 
 
 def _sim_kwargs(semantics: str) -> dict:
-    from l4theory.convert.simulate import simulate
-
-    if semantics == "project":
-        return {}
-    if "semantics" not in inspect.signature(simulate).parameters:
-        raise ValueError(f"semantics={semantics!r} needs the simulator's semantics option "
-                         "(merge the speed branch)")
-    return {"semantics": semantics}
+    return {} if semantics == "project" else {"semantics": semantics}
 
 
 # --------------------------------------------------------------------------- tasks
@@ -409,6 +378,11 @@ def _tag(*parts) -> str:
     return "_".join(f"{p:g}" if isinstance(p, float) else str(p) for p in parts)
 
 
+def _row_tag(r: dict) -> str:
+    """The setting of an accuracy or explore row as one tag (``0.85_hard_project_15``)."""
+    return _tag(r["alpha"], r["reset"], r["semantics"], r["T"])
+
+
 def _write(doc: dict, arrays: dict, out_dir: Path, stem: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f"{stem}.json.tmp"
@@ -563,8 +537,7 @@ def fidelity_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> 
                        "arm": a, "label": arm_label(a), "fit": json.loads(str(o["fit"])),
                        **{k: float(v) for k, v in o.items()
                           if k not in ("fit", "mse_per_image")},
-                       "mse_vs_none": _ci(o["mse_per_image"] - none),
-                       "mse_ratio_vs_none": float(o["mse_per_image"].mean() / none.mean())}
+                       "mse_vs_none": _ci(o["mse_per_image"] - none)}
                 doc["rows"].append(row)
                 log(f"fidelity a={alpha:g} {reset} T={steps} {row['label']:16s} "
                     f"mse {row['mse']:.4f} corr {row['corr']:.3f} "
@@ -754,7 +727,7 @@ def explore_markdown(doc: dict) -> str:
              "method - baseline, same scale (points) | method - baseline at its best "
              "test scale (points) |", "|---|---|---|---|---|---|---|"]
     for r in doc["rows"]:
-        st = _tag(r["alpha"], r["reset"], r["semantics"], r["T"])
+        st = _row_tag(r)
         for a in r["arms"]:
             b = r["baseline_by_scale"][f"{a['scale']:g}"]
             lines.append(f"| {st} | {r['seeds']} | {a['label']} @{a['scale']:g} | "
@@ -764,7 +737,7 @@ def explore_markdown(doc: dict) -> str:
     lines += ["", "| setting | baseline test accuracy % by scale (best marked *) |",
               "|---|---|"]
     for r in doc["rows"]:
-        st = _tag(r["alpha"], r["reset"], r["semantics"], r["T"])
+        st = _row_tag(r)
         best = f"{r['baseline_best_on_test']:g}"
         lines.append(f"| {st} | " + "; ".join(
             f"{k}{'*' if k == best else ''}: {100 * v['mean']:.2f}"
@@ -1109,7 +1082,7 @@ def accuracy_markdown(doc: dict) -> str:
              "matched: diff (points) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in doc["rows"]:
-        st = _tag(r["alpha"], r["reset"], r["semantics"], r["T"])
+        st = _row_tag(r)
         seeds = f"{r.get('seeds_done', '?')}/{r.get('seeds_planned', '?')}"
         for a in r["arms"]:
             rec = a["selected"]["recovered"]
@@ -1124,14 +1097,13 @@ def accuracy_markdown(doc: dict) -> str:
     lines += ["", "| setting | verdict (rule 9) | best new method (on train) | best L4 (on train) |",
               "|---|---|---|---|"]
     for r in doc["rows"]:
-        st = _tag(r["alpha"], r["reset"], r["semantics"], r["T"])
+        st = _row_tag(r)
         lines.append(f"| {st} | {verdict(r)} | {r['best_new_method']} | {r['best_l4']} |")
-    var = [(r, v) for r in doc["rows"] for v in (r.get("selection_variability") or [])]
-    if var:
+    if any(r.get("selection_variability") for r in doc["rows"]):
         lines += ["", "| setting | subset seed | chosen (label @scale: selection accuracy %) |",
                   "|---|---|---|"]
         for r in doc["rows"]:
-            st = _tag(r["alpha"], r["reset"], r["semantics"], r["T"])
+            st = _row_tag(r)
             lines.append(f"| {st} | 0 (the plan's) | " + "; ".join(
                 f"{x['label']} @{x['scale']:g}: {100 * x['best_select']:.1f}"
                 for x in r["selection"]) + " |")
