@@ -73,18 +73,10 @@ def test_wrong_dtype_weights(tmp_path):
 
 
 # ----------------------------------------------------------------------------- batchnorm
-BN_SPEC = {"format": "l4theory.network", "version": 1, "name": "bn", "input_shape": [1, 8, 8],
-           "layers": [
-               {"type": "conv2d", "weight": "0.weight", "bias": "0.bias", "padding": 1},
-               {"type": "batchnorm", "weight": "1.weight", "bias": "1.bias",
-                "running_mean": "1.running_mean", "running_var": "1.running_var",
-                "eps": 1e-3},
-               {"type": "relu"}, {"type": "avgpool2d", "kernel": 2}, {"type": "flatten"},
-               {"type": "linear", "weight": "5.weight", "bias": None},
-               {"type": "batchnorm", "weight": "6.weight", "bias": "6.bias",
-                "running_mean": "6.running_mean", "running_var": "6.running_var"},
-               {"type": "relu"},
-               {"type": "linear", "weight": "8.weight", "bias": "8.bias"}]}
+#: The spec of the PyTorch fixture (written by data/make_bn_fixture.py into its metadata):
+#: Conv2d-BatchNorm2d-ReLU-AvgPool-Flatten-Linear-BatchNorm1d-ReLU-Linear, input (1, 8, 8).
+BN_SPEC = json.loads(io.read_safetensors(Path(__file__).parent / "data" / "bn_torch.safetensors")[1]
+                     [io.SPEC_KEY])
 
 
 def bn_tensors(rng):
