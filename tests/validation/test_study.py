@@ -137,10 +137,18 @@ def test_tables_end_to_end_and_figures(tmp_path):
         assert a["vs_baseline_same_scale"]["mean"] == pytest.approx(a["arm"]["mean"] - base)
         top = max(v["mean"] for v in er["baseline_by_scale"].values())
         assert a["vs_baseline_best_on_test"]["mean"] == pytest.approx(a["arm"]["mean"] - top)
-    used = {a["scale"] for a in row["arms"]} | {row["baseline_scale"]}
-    new_scales = {g for g in TINY["scales"] if min(used) <= g <= max(used)} - {row["baseline_scale"]}
+    assert len(list((tmp_path / "tasks").glob("pred_*.npz"))) == n_tasks  # all cached
+    # an arm at another scale: the check runs that arm and the baseline there, nothing else
+    other = next(g for g in TINY["scales"] if g != row["baseline_scale"])
+    doc = json.loads((tmp_path / "accuracy_quick.json").read_text())
+    doc["rows"][0]["arms"][0]["scale"] = other
+    (tmp_path / "accuracy_quick.json").write_text(json.dumps(doc))
+    (er,) = study.threshold_check(cfg, tmp_path, log=lambda m: None)["rows"]
+    assert set(er["baseline_by_scale"]) == {f"{g:g}" for g in TINY["scales"]}
     added = len(list((tmp_path / "tasks").glob("pred_*.npz"))) - n_tasks
-    assert added == len(new_scales) * 2 * 2  # only the baseline at new scales: 2 seeds x 2 blocks
+    assert added == 2 * 2 * 2  # (baseline, arm) at the new scale x 2 seeds x 2 blocks
+    top = max(v["mean"] for v in er["baseline_by_scale"].values())
+    assert er["baseline_by_scale"][f"{er['baseline_best_on_test']:g}"]["mean"] == top
     assert "same scale" in study.report(tmp_path, "quick")
     for name in ("study_regime", "study_fidelity", "study_accuracy"):
         res = build(name, "quick", out_dir=tmp_path / "fig", results_dir=tmp_path)
