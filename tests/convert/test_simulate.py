@@ -204,14 +204,14 @@ def test_encoder_kernel_equals_numpy_twin():
 @needs_jit
 def test_if_kernel_equals_numpy_twin():
     rng = np.random.default_rng(12)
-    for hard in (False, True):
+    for hard, rathi in ((False, False), (True, False), (False, True), (True, True)):
         cur = rng.normal(0.2, 0.6, size=(7, 10000)).astype(np.float32)
         v1, c1 = np.zeros(10000, np.float32), np.zeros(10000, np.float32)
         v2, c2 = v1.copy(), c1.copy()
-        s1, s2 = np.empty_like(cur), np.empty_like(cur)
         for _ in range(2):
-            K.if_scan(cur, v1, s1, c1, np.float32(0.7), np.float32(0.93), hard)
-            K.if_scan_numpy(cur, v2, s2, c2, np.float32(0.7), np.float32(0.93), hard)
+            s1, s2 = cur.copy(), cur.copy()  # in place: the currents become the spikes
+            K.if_scan(s1, v1, c1, np.float32(0.7), np.float32(0.93), hard, rathi)
+            K.if_scan_numpy(s2, v2, c2, np.float32(0.7), np.float32(0.93), hard, rathi)
         np.testing.assert_array_equal(v1, v2)
         np.testing.assert_array_equal(s1, s2)
         np.testing.assert_array_equal(c1, c2)
