@@ -284,7 +284,7 @@ def _plan(net: Network, thresholds: np.ndarray, bias_scales: np.ndarray,
     bsc = dict(zip(spiking, bias_scales, strict=True))
     bsc[last] = readout_bias_scale
     ops: list[_Op] = []
-    perm = None        # column permutation for a Linear after a channels-last flatten
+    chw = None         # (C, H, W) of a channels-last flatten: the next Linear's columns follow
     pending_if = None  # weight layer whose IF has not been placed yet
     slot = 0
     for i, lay in enumerate(net.layers):
@@ -293,9 +293,10 @@ def _plan(net: Network, thresholds: np.ndarray, bias_scales: np.ndarray,
             if pending_if is not None:  # a spiking layer whose ReLU never came: cannot happen
                 raise ValueError(f"layer {pending_if}: no ReLU before the next weight layer")
             w = np.asarray(lay.weight, dtype=np.float32)
-            if lay.kind == "linear" and perm is not None:
-                w = np.ascontiguousarray(w[:, perm])
-            perm = None
+            if lay.kind == "linear" and chw is not None:  # columns (C, H, W) -> (H, W, C)
+                w = np.ascontiguousarray(w.reshape(w.shape[0], *chw).transpose(0, 2, 3, 1)
+                                         .reshape(w.shape[0], -1))
+            chw = None
             b = None
             if lay.bias is not None:
                 b = (np.asarray(lay.bias, dtype=np.float64) * bsc.get(i, 1.0)).astype(np.float32)
@@ -325,8 +326,7 @@ def _plan(net: Network, thresholds: np.ndarray, bias_scales: np.ndarray,
         elif lay.kind == "flatten":
             shp = net.shapes[i]
             if len(shp) == 3:
-                c, h, w_ = shp
-                perm = np.arange(c * h * w_).reshape(c, h, w_).transpose(1, 2, 0).ravel()
+                chw = tuple(shp)
             ops.append(_Op("flatten", i, shape=shape_out))
         else:  # pragma: no cover - Network rejects other types
             raise ValueError(f"unsupported layer {lay.kind}")
