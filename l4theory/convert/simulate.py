@@ -471,8 +471,17 @@ _NO_BIAS = np.zeros(0, np.float32)
 
 
 def _conv_events(h: np.ndarray, op: _Op, out: np.ndarray) -> np.ndarray:
-    """The event-driven convolution of ``op`` on channels-last ``h`` into ``out``."""
-    fn = K.conv_events_numpy if K.DISABLED else K.conv_events
+    """The event-order convolution of ``op`` on channels-last ``h`` into ``out``.
+
+    Layers with at most ``K.TAPS_MAX`` inputs per output (first layers) sweep every tap
+    (:func:`~l4theory.convert._kernels.conv_taps`), the others list events
+    (:func:`~l4theory.convert._kernels.conv_events`): the same sums in the same order.
+    """
+    kh, kw, cin, _ = op.weight_t.shape
+    if K.DISABLED:
+        fn = K.conv_events_numpy
+    else:
+        fn = K.conv_taps if cin * kh * kw <= K.TAPS_MAX else K.conv_events
     fn(np.ascontiguousarray(h, dtype=np.float32), op.weight_t,
        _NO_BIAS if op.bias is None else op.bias, op.stride, op.padding[:2], out)
     return out
