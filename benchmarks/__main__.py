@@ -8,7 +8,9 @@ soft and hard reset, 100 trials of 100 tau each, firing rate per threshold.
 
 Usage: ``python -m benchmarks [w1|w2|w3|w4|dask|balance|all] [--rounds N] [--quick]`` (W3/W4:
 converted-SNN inference, ``benchmarks/w3.py``, ``benchmarks/w4.py``; ``dask`` and ``balance``:
-the conversion study's overheads, ``benchmarks/scaleout.py``).
+the conversion study's overheads, ``benchmarks/scaleout.py``), and
+``python -m benchmarks profile [w3|w4] [--steps T]``: the simulator's time per stage
+(``benchmarks/profile.py``).
 """
 
 from __future__ import annotations
@@ -176,6 +178,11 @@ def _targets(res, quick=False):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["profile"]:  # per-stage time of the simulator: benchmarks/profile.py
+        from .profile import main as profile_main
+
+        return profile_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("which", nargs="?", default="all", choices=["w1", "w2", "w3", "w4", "dask", "balance", "all"])
     p.add_argument("--rounds", type=int, default=3)

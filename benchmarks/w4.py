@@ -1,7 +1,7 @@
 """W4: the shipped Fashion-MNIST VGG-5 on real test images (what the study runs).
 
 Model ``models/fmnist_vgg5.safetensors`` (conv 1->64, IF, avgpool 2, conv 64->128, IF,
-conv 128->128, IF, avgpool 2, fc 6272->1024, IF, fc 1024->10 readout; no biases), loaded
+conv 128->128, IF, avgpool 2, fc 6272->64, IF, fc 64->10 readout; no biases), loaded
 with :func:`l4theory.convert.io.load_network`. Input: the first 64 Fashion-MNIST test
 images, ``normalize``-d to [-1, 1], signed encoder, T = 30 and T = 75. Thresholds:
 ``balance(net, calib, "percentile")`` (99.9th percentile, Rueckauer et al.) on 512 other

@@ -87,3 +87,31 @@ def test_spikingjelly_matches_on_the_same_spikes(torch):
 
 def test_brian2_binary_absent_case():
     assert brian2_binary.available("no_such_case") is None
+
+
+def test_profile_stages_cover_the_run_and_leave_the_simulator_unchanged():
+    from benchmarks.profile import profile
+    from l4theory.convert import simulate as S
+
+    rng = np.random.default_rng(2)
+    layers = [Conv2d(rng.standard_normal((6, 1, 3, 3)).astype(np.float32), padding=1), ReLU(),
+              Conv2d(rng.standard_normal((5, 6, 3, 3)).astype(np.float32) * 0.4, padding=1),
+              ReLU(), Flatten(), Linear(rng.standard_normal((3, 320)).astype(np.float32))]
+    net = Network((1, 8, 8), layers)
+    x = rng.uniform(-1, 1, (4, 1, 8, 8)).astype(np.float32)
+    before = (S._conv_events, S.linear_op, S._pool, S.encode_steps)
+    out = profile(net, x, thresholds=[0.5, 0.5], steps=6, encoder="signed", rounds=2)
+    assert (S._conv_events, S.linear_op, S._pool, S.encode_steps) == before
+    stages = out["stages_s"]
+    from l4theory.convert import _kernels as K
+
+    if K.DISABLED:
+        assert {"layer 0 conv_events_numpy 1->6", "layer 2 conv_events_numpy 6->5"} <= set(stages)
+    else:
+        assert {"layer 0 conv_taps 1->6", "layer 2 conv_events 6->5"} <= set(stages)
+    assert "linear 320->3 (BLAS)" in stages and "if_scan (all layers)" in stages
+    assert all(v >= 0 for k, v in stages.items() if k != "other")
+    # stages are medians of separate runs: their sum is close to, not equal to, the total
+    assert out["n_images"] == 4 and out["total_s"] > 0
+    with pytest.raises(ValueError, match="rounds"):
+        profile(net, x, thresholds=[0.5, 0.5], steps=2, encoder="signed", rounds=0)

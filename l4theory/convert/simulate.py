@@ -45,7 +45,9 @@ and the neuron update then runs over the block in a fused Numba kernel
 (:func:`l4theory.convert._kernels.if_scan`), parallel over neurons. Convolutions fed by
 spikes (and the first one, unless the encoder is ``constant``) are event-driven
 (:func:`l4theory.convert._kernels.conv_events`: each nonzero input adds its weight row,
-contiguous over output channels, to the outputs it drives; rule in :func:`_events_rule`);
+contiguous over output channels, to the outputs it drives; first layers with few inputs
+per output use :func:`l4theory.convert._kernels.conv_taps`, the same sums in the same
+order; rule in :func:`_events_rule`);
 dense layers, and every layer with ``backend="torch"``, are one matrix product
 (:func:`linear_op`). The result is the same as stepping one step at a time. Activations
 are channels-last (NHWC) inside. Batches are streamed, so memory stays bounded by
@@ -592,10 +594,10 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
     block_steps : int, optional
         Steps per time block; default: as many as ``memory_mb`` allows.
     memory_mb : float
-        Rough bound on the activation memory of one block, in MiB (default 512: 7 steps
-        per block for W3's VGG at batch 64, 10 for the Fashion-MNIST VGG-5). Longer
-        blocks are faster (W3, batch 64: 1 step per block 714 ms/image, 3 steps 428,
-        7 steps 377, 15 steps 360, measured interleaved on a loaded 2-core machine).
+        Rough bound on the activation memory of one block, in MiB (default 512: 13 steps
+        per block for W3's VGG at batch 64, 17 for the Fashion-MNIST VGG-5). One step per
+        block is markedly slower (more, smaller matrix products and kernel calls); a few
+        steps are enough.
     bias_scales : array_like, shape (n_spiking,), optional
         Factors on the spiking layers' biases (``BalanceResult.bias_scales``).
     readout_bias_scale : float
