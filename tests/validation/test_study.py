@@ -137,8 +137,13 @@ def test_tables_end_to_end_and_figures(tmp_path):
         assert a["vs_baseline_same_scale"]["mean"] == pytest.approx(a["arm"]["mean"] - base)
         top = max(v["mean"] for v in er["baseline_by_scale"].values())
         assert a["vs_baseline_best_on_test"]["mean"] == pytest.approx(a["arm"]["mean"] - top)
+        # symmetric form: the arm at every scale of the range, its best chosen on test
+        assert set(a["by_scale"]) == set(er["baseline_by_scale"])
+        mine = a["by_scale"][f"{a['best_on_test']:g}"]["mean"]
+        assert mine == max(v["mean"] for v in a["by_scale"].values())
+        assert a["best_vs_baseline_best"]["mean"] == pytest.approx(mine - top)
     assert len(list((tmp_path / "tasks").glob("pred_*.npz"))) == n_tasks  # all cached
-    # an arm at another scale: the check runs that arm and the baseline there, nothing else
+    # an arm at another scale: the check runs every arm and the baseline there, nothing else
     other = next(g for g in TINY["scales"] if g != row["baseline_scale"])
     doc = json.loads((tmp_path / "accuracy_quick.json").read_text())
     doc["rows"][0]["arms"][0]["scale"] = other
@@ -146,7 +151,8 @@ def test_tables_end_to_end_and_figures(tmp_path):
     (er,) = study.threshold_check(cfg, tmp_path, log=lambda m: None)["rows"]
     assert set(er["baseline_by_scale"]) == {f"{g:g}" for g in TINY["scales"]}
     added = len(list((tmp_path / "tasks").glob("pred_*.npz"))) - n_tasks
-    assert added == 2 * 2 * 2  # (baseline, arm) at the new scale x 2 seeds x 2 blocks
+    n_arms = len(er["arms"])
+    assert added == (1 + n_arms) * 2 * 2  # baseline and arms at the new scale x 2 seeds x 2 blocks
     top = max(v["mean"] for v in er["baseline_by_scale"].values())
     assert er["baseline_by_scale"][f"{er['baseline_best_on_test']:g}"]["mean"] == top
     assert "same scale" in study.report(tmp_path, "quick")
