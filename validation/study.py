@@ -302,12 +302,20 @@ def predictions_task(task: dict, cache_dir=None) -> dict:
 
 
 def _map(fn, tasks: list, workers: int = 1, cache_dir=None) -> list:
-    """``[fn(t, cache_dir) for t in tasks]``, serially or on a local process pool."""
+    """``[fn(t, cache_dir) for t in tasks]``, serially or on a local process pool.
+
+    The pool's workers start from a fork server (or are spawned), never forked from this
+    process: once a parallel Numba kernel has run here, its OpenMP runtime makes a plain
+    ``fork`` abort the child ("fork() called from a process already using GNU OpenMP").
+    """
     if workers <= 1 or len(tasks) <= 1:
         return [fn(t, cache_dir) for t in tasks]
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=workers,
+                             mp_context=multiprocessing.get_context(method)) as pool:
         return list(pool.map(functools.partial(fn, cache_dir=cache_dir), tasks))
 
 

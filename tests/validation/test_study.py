@@ -187,3 +187,19 @@ def test_verdict_follows_rule_9():
     assert v.startswith("no method recovers half the gap; largest 95% half-width 0.30")
     # se = 0.003 / 1.96 -> power for 0.3 points = Phi(1.96 - 1.96) = 0.5
     assert v.endswith(">= 0.50")
+
+
+def _spike_count(t, cache_dir=None):
+    """A task that runs a parallel Numba kernel (as every study task does)."""
+    from l4theory.convert import _kernels as K
+
+    cur = np.full((3, 10), float(t), np.float32)
+    counts = np.zeros(10, np.float32)
+    K.if_scan(cur, np.zeros(10, np.float32), counts, np.float32(1.0), np.float32(1.0), False)
+    return float(counts.sum())
+
+
+def test_map_on_workers_after_a_parallel_kernel_ran_here():
+    # a parallel kernel in this process first: forked workers running one would abort
+    assert _spike_count(1) == 30.0
+    assert study._map(_spike_count, [0, 1, 2], workers=2) == [0.0, 30.0, 30.0]
