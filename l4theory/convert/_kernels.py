@@ -220,8 +220,7 @@ def if_scan(cur, v, counts, v_th, alpha, hard, rathi=False):
 
     In both, ``cur[t, i] = s`` afterwards and ``counts[i] += s``. Overwriting the input
     (one array read and written at the same index) lets LLVM vectorise the update: with a
-    separate output array that may alias the input it falls back to scalar code (2.5-3x
-    slower, measured).
+    separate output array that may alias the input it falls back to scalar code.
 
     Parameters
     ----------
@@ -321,8 +320,7 @@ def _compact(h, r, idx, val, nnz):
     Pixel ``p = iy * W + ix`` gets ``nnz[p]`` entries ``idx[p, :nnz[p]]`` (channels) and
     ``val[p, :nnz[p]]`` (values). Done once per input pixel and reused by the ``kh * kw``
     output pixels it drives (scanning each output's window instead compacts every input
-    ``kh * kw`` times: 1.4x slower on W3's 128-channel layer). Branchless compaction: no
-    mispredicted branches on random spikes.
+    ``kh * kw`` times). Branchless compaction: no mispredicted branches on random spikes.
     """
     hh, ww, cc = h.shape[1], h.shape[2], h.shape[3]
     for iy in range(hh):
@@ -385,8 +383,8 @@ def conv_events(h, wt, bias, stride, pads, out):
     of its input pixels (:func:`_compact`); then, tap by tap ``(ky, kx)``, every output
     pixel adds the events of the input pixel under that tap. Tap-major order keeps one
     tap's weights (``C_in x C_out``) hot in the cache across the row's pixels and gives
-    the same per-output order as pixel-major (measured 1.1-1.5x faster on W3's 64- and
-    128-channel layers than summing each output pixel's whole window at once).
+    the same per-output order as summing each output pixel's whole window at once, which
+    was slower on W3's 64- and 128-channel layers.
 
     Parameters
     ----------
@@ -450,9 +448,9 @@ def conv_taps(h, wt, bias, stride, pads, out):
     a zero input adds a signed zero, which leaves the sum's value unchanged, so the result
     equals :func:`conv_events`'s. With a handful of events per output pixel (first layers:
     1-3 input channels) listing events costs more than it saves; this kernel hoists the
-    weight rows of eight taps and sweeps them along an output line (measured 1.8x faster
-    on W3's first layer, 2.3x on the Fashion-MNIST VGG's). Used when
-    ``C_in * kh * kw <= TAPS_MAX``. Parallel over rows ``r``; arguments as
+    weight rows of eight taps and sweeps them along an output line (faster than
+    :func:`conv_events` on the first layers of W3 and of the Fashion-MNIST VGG: see
+    ``python -m benchmarks profile``). Used when ``C_in * kh * kw <= TAPS_MAX``. Parallel over rows ``r``; arguments as
     :func:`conv_events`.
     """
     rr, hh, ww, cc = h.shape

@@ -493,9 +493,8 @@ class _Buffers:
     """Output arrays of the weight and pooling layers, reused from block to block.
 
     A fresh array per layer and block costs page faults and first-touch zeroing (W3's
-    first convolution writes 218 MB per block); reusing one array per layer made the
-    W3 simulation 1.16x faster (one thread, T = 30). Nothing outlives its block: every
-    result the simulator keeps is copied out of these arrays.
+    first convolution writes 218 MB per block). Nothing outlives its block: every result
+    the simulator keeps is copied out of these arrays.
     """
 
     def __init__(self):
