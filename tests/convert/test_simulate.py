@@ -464,17 +464,18 @@ def test_event_conv_equals_slow_reference_bit_for_bit(stride, pads):
 
 
 @needs_jit
-@pytest.mark.parametrize("cin,stride,pads", [(1, (1, 1), (1, 1)), (3, (1, 1), (1, 1)),
-                                             (2, (2, 1), (0, 2)), (3, (1, 2), (0, 0))])
-def test_tap_conv_equals_event_conv_and_numpy_twin(cin, stride, pads):
+@pytest.mark.parametrize("cin,k,stride,pads", [(1, 3, (1, 1), (1, 1)), (3, 3, (1, 1), (1, 1)),
+                                               (2, 3, (2, 1), (0, 2)), (3, 3, (1, 2), (0, 0)),
+                                               (16, 1, (1, 1), (0, 0)), (1, 5, (2, 2), (2, 1))])
+def test_tap_conv_equals_event_conv_and_numpy_twin(cin, k, stride, pads):
     # conv_taps adds every tap (zeros and padding too) in the event order: same values
     rng = np.random.default_rng(34)
-    w = rng.normal(size=(20, cin, 3, 3)).astype(np.float32)
+    w = rng.normal(size=(20, cin, k, k)).astype(np.float32)
     wt = np.ascontiguousarray(w.transpose(2, 3, 1, 0))
     for bias in (np.zeros(0, np.float32), rng.normal(size=20).astype(np.float32)):
         for x in _event_inputs(rng, (5, 9, 11, cin)):
-            ho = (9 + 2 * pads[0] - 3) // stride[0] + 1
-            wo = (11 + 2 * pads[1] - 3) // stride[1] + 1
+            ho = (9 + 2 * pads[0] - k) // stride[0] + 1
+            wo = (11 + 2 * pads[1] - k) // stride[1] + 1
             a, b, c = (np.empty((5, ho, wo, 20), np.float32) for _ in range(3))
             K.conv_taps(x, wt, bias, stride, pads, a)
             K.conv_events(x, wt, bias, stride, pads, b)
