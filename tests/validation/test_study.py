@@ -128,33 +128,36 @@ def test_tables_end_to_end_and_figures(tmp_path):
     n_tasks = len(list((tmp_path / "tasks").glob("pred_*.npz")))
     ex = study.threshold_check(cfg, tmp_path, log=lambda m: None)
     (er,) = ex["rows"]
+    # every series' best sat on the edge of what ran (the toy arms all chose the
+    # baseline's scale), so each also ran at the grid's other scale, and nothing else
+    assert {a["scale"] for a in row["arms"]} == {row["baseline_scale"]}
+    added = len(list((tmp_path / "tasks").glob("pred_*.npz"))) - n_tasks
+    assert added == (1 + len(er["arms"])) * 2 * 2  # x 2 seeds x 2 test blocks
+    assert set(er["baseline_by_scale"]) == {f"{g:g}" for g in TINY["scales"]}
     own = er["baseline_by_scale"][f"{row['baseline_scale']:g}"]
     assert own["mean"] == pytest.approx(row["baseline"]["mean"])  # the same cached runs
+    top = max(v["mean"] for v in er["baseline_by_scale"].values())
+    assert er["baseline_by_scale"][f"{er['baseline_best_on_test']:g}"]["mean"] == top
     for a, b in zip(er["arms"], row["arms"], strict=True):
         assert a["arm"]["mean"] == pytest.approx(
             row["baseline"]["mean"] + b["selected"]["difference"]["mean"])
         base = er["baseline_by_scale"][f"{a['scale']:g}"]["mean"]
         assert a["vs_baseline_same_scale"]["mean"] == pytest.approx(a["arm"]["mean"] - base)
-        top = max(v["mean"] for v in er["baseline_by_scale"].values())
         assert a["vs_baseline_best_on_test"]["mean"] == pytest.approx(a["arm"]["mean"] - top)
-        # symmetric form: the arm at every scale of the range, its best chosen on test
+        # symmetric form: the arm's best test scale against the baseline's
         assert set(a["by_scale"]) == set(er["baseline_by_scale"])
         mine = a["by_scale"][f"{a['best_on_test']:g}"]["mean"]
         assert mine == max(v["mean"] for v in a["by_scale"].values())
         assert a["best_vs_baseline_best"]["mean"] == pytest.approx(mine - top)
-    assert len(list((tmp_path / "tasks").glob("pred_*.npz"))) == n_tasks  # all cached
-    # an arm at another scale: the check runs every arm and the baseline there, nothing else
+    # run again with an arm moved to the other scale: everything is cached by now
+    n_tasks += added
     other = next(g for g in TINY["scales"] if g != row["baseline_scale"])
     doc = json.loads((tmp_path / "accuracy_quick.json").read_text())
     doc["rows"][0]["arms"][0]["scale"] = other
     (tmp_path / "accuracy_quick.json").write_text(json.dumps(doc))
     (er,) = study.threshold_check(cfg, tmp_path, log=lambda m: None)["rows"]
-    assert set(er["baseline_by_scale"]) == {f"{g:g}" for g in TINY["scales"]}
-    added = len(list((tmp_path / "tasks").glob("pred_*.npz"))) - n_tasks
-    n_arms = len(er["arms"])
-    assert added == (1 + n_arms) * 2 * 2  # baseline and arms at the new scale x 2 seeds x 2 blocks
-    top = max(v["mean"] for v in er["baseline_by_scale"].values())
-    assert er["baseline_by_scale"][f"{er['baseline_best_on_test']:g}"]["mean"] == top
+    assert len(list((tmp_path / "tasks").glob("pred_*.npz"))) == n_tasks
+    assert er["arms"][0]["scale"] == other
     assert "same scale" in study.report(tmp_path, "quick")
     for name in ("study_regime", "study_fidelity", "study_accuracy"):
         res = build(name, "quick", out_dir=tmp_path / "fig", results_dir=tmp_path)
@@ -203,3 +206,22 @@ def test_map_on_workers_after_a_parallel_kernel_ran_here():
     # a parallel kernel in this process first: forked workers running one would abort
     assert _spike_count(1) == 30.0
     assert study._map(_spike_count, [0, 1, 2], workers=2) == [0.0, 30.0, 30.0]
+
+
+def test_explore_extends_a_best_on_the_edge_until_it_is_interior(monkeypatch):
+    # accuracy rises with the scale up to 0.4, then falls: starting from {0.2, 0.3} the
+    # arm must run 0.4 (best on the edge) and 0.5 (0.4 then on the edge), then stop
+    truth = {0.1: 0.5, 0.2: 0.6, 0.3: 0.7, 0.4: 0.8, 0.5: 0.75}
+    asked = []
+
+    def fake(cfg, setting, pairs, seeds, workers, cache):
+        asked.extend(s for _, s in pairs)
+        return {(json.dumps(a, sort_keys=True), s): np.full((1, 4), truth[s]) for a, s in pairs}
+
+    monkeypatch.setattr(study, "_test_correct", fake)
+    arm = {"method": "none"}
+    got = fake({}, None, [(arm, 0.2), (arm, 0.3)], [0], 1, None)
+    asked.clear()
+    got = study._extend_to_interior({"scales": sorted(truth)}, None, [arm], got, [0], 1, None)
+    assert asked == [0.4, 0.5]
+    assert list(study._by_scale(got, arm)) == [0.2, 0.3, 0.4, 0.5]
