@@ -37,12 +37,9 @@ def _timed(acc: dict, name_of, fn):
 
 
 def _conv_name(h, op, *_):
-    kh, kw, cin, _ = op.weight_t.shape
-    if K.DISABLED:
-        kind = "conv_events_numpy"  # NUMBA_DISABLE_JIT=1: the NumPy twin runs every layer
-    else:
-        kind = "conv_taps" if cin * kh * kw <= K.TAPS_MAX else "conv_events"
-    return f"layer {op.index} {kind} {cin}->{op.shape[-1]}"
+    """Stage name of a convolution: its layer, the kernel the simulator picks, the channels."""
+    cin = op.weight_t.shape[2]
+    return f"layer {op.index} {S._conv_kernel(op).__name__} {cin}->{op.shape[-1]}"
 
 
 def profile(net, x, *, thresholds, steps: int, encoder: str, rounds: int = 3,

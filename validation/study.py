@@ -715,12 +715,10 @@ def threshold_check(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) ->
         seeds = list(range(int(r.get("seeds_done", len(cfg["seeds"])))))
         used = {a["scale"] for a in r["arms"]} | {r["baseline_scale"]}
         scales = [g for g in cfg["scales"] if min(used) <= g <= max(used)]  # contiguous
-        pairs = [(none, s) for s in scales] + [(a["arm"], a["scale"]) for a in r["arms"]]
-        pairs += [(a["arm"], s) for a in r["arms"] for s in scales]
-        pairs = list({(json.dumps(a, sort_keys=True), s): (a, s) for a, s in pairs}.values())
-        got = _test_correct(cfg, setting, pairs, seeds, workers, out_dir / "tasks")
-        got = _extend_to_interior(cfg, setting, [none] + [a["arm"] for a in r["arms"]], got,
-                                  seeds, workers, out_dir / "tasks")
+        series = [none] + [a["arm"] for a in r["arms"]]  # every selected scale is in range
+        got = _test_correct(cfg, setting, [(a, s) for a in series for s in scales], seeds,
+                            workers, out_dir / "tasks")
+        got = _extend_to_interior(cfg, setting, series, got, seeds, workers, out_dir / "tasks")
         base = _by_scale(got, none)
         best = max(base, key=lambda g: base[g].mean())  # chosen on TEST: optimistic
         row = {"alpha": setting[0], "reset": setting[1], "semantics": setting[2],
@@ -783,18 +781,18 @@ def explore_markdown(doc: dict) -> str:
     lines += ["", "| setting | method (or baseline) | test accuracy % by scale (best marked *) "
               "| best - baseline at its best (points) |", "|---|---|---|---|"]
 
-    def by_scale(d: dict, best) -> str:
+    def scale_list(d: dict, best) -> str:
         return "; ".join(f"{k}{'*' if k == f'{best:g}' else ''}: {100 * v['mean']:.2f}"
                          for k, v in d.items())
 
     for r in doc["rows"]:
         st = _row_tag(r)
         lines.append(f"| {st} | baseline | "
-                     f"{by_scale(r['baseline_by_scale'], r['baseline_best_on_test'])} | |")
+                     f"{scale_list(r['baseline_by_scale'], r['baseline_best_on_test'])} | |")
         for a in r["arms"]:
             if "by_scale" in a:  # explore files written before the symmetric form lack it
                 lines.append(f"| {st} | {a['label']} | "
-                             f"{by_scale(a['by_scale'], a['best_on_test'])} | "
+                             f"{scale_list(a['by_scale'], a['best_on_test'])} | "
                              f"{_pts(a['best_vs_baseline_best'], True)} |")
     return "\n".join(lines)
 

@@ -450,8 +450,8 @@ def conv_taps(h, wt, bias, stride, pads, out):
     1-3 input channels) listing events costs more than it saves; this kernel hoists the
     weight rows of eight taps and sweeps them along an output line (faster than
     :func:`conv_events` on the first layers of W3 and of the Fashion-MNIST VGG: see
-    ``python -m benchmarks profile``). Used when ``C_in * kh * kw <= TAPS_MAX``. Parallel over rows ``r``; arguments as
-    :func:`conv_events`.
+    ``python -m benchmarks profile``). Used when ``C_in * kh * kw <= TAPS_MAX``.
+    Parallel over rows ``r``; arguments as :func:`conv_events`.
     """
     rr, hh, ww, cc = h.shape
     kh, kw, _, co = wt.shape

@@ -472,19 +472,23 @@ def _block_length(net, ops, bsz: int, o: dict) -> int:
 _NO_BIAS = np.zeros(0, np.float32)
 
 
-def _conv_events(h: np.ndarray, op: _Op, out: np.ndarray) -> np.ndarray:
-    """The event-order convolution of ``op`` on channels-last ``h`` into ``out``.
+def _conv_kernel(op: _Op):
+    """The kernel that runs the event-order convolution ``op``.
 
     Layers with at most ``K.TAPS_MAX`` inputs per output (first layers) sweep every tap
     (:func:`~l4theory.convert._kernels.conv_taps`), the others list events
     (:func:`~l4theory.convert._kernels.conv_events`): the same sums in the same order.
+    Without JIT the NumPy twin runs every layer.
     """
-    kh, kw, cin, _ = op.weight_t.shape
     if K.DISABLED:
-        fn = K.conv_events_numpy
-    else:
-        fn = K.conv_taps if cin * kh * kw <= K.TAPS_MAX else K.conv_events
-    fn(np.ascontiguousarray(h, dtype=np.float32), op.weight_t,
+        return K.conv_events_numpy
+    kh, kw, cin, _ = op.weight_t.shape
+    return K.conv_taps if cin * kh * kw <= K.TAPS_MAX else K.conv_events
+
+
+def _conv_events(h: np.ndarray, op: _Op, out: np.ndarray) -> np.ndarray:
+    """The event-order convolution of ``op`` on channels-last ``h`` into ``out``."""
+    _conv_kernel(op)(np.ascontiguousarray(h, dtype=np.float32), op.weight_t,
        _NO_BIAS if op.bias is None else op.bias, op.stride, op.padding[:2], out)
     return out
 
@@ -526,12 +530,12 @@ def _run_block(ops, h, st: _State, tc: int, nb: int, o: dict, predictions_block,
     alpha32 = np.float32(o["alpha"])
     hard, rathi = o["reset"] == "hard", o["semantics"] == "rathi"
     maxpos = o["max_current_pos"]
-    for k, op in enumerate(ops):
+    for pos, op in enumerate(ops):
         if op.kind in ("conv2d", "linear"):
             if op.weight_t is not None:
-                h = _conv_events(h, op, bufs.get(k, (h.shape[0], *op.shape)))
+                h = _conv_events(h, op, bufs.get(pos, (h.shape[0], *op.shape)))
             else:
-                out = (bufs.get(k, (h.shape[0], *op.shape)) if op.kind == "linear"
+                out = (bufs.get(pos, (h.shape[0], *op.shape)) if op.kind == "linear"
                        and o["backend"] == "numpy" else None)
                 h = linear_op(op.kind, h, op.weight, op.bias, op.stride, op.padding,
                               o["backend"], out=out)
@@ -543,7 +547,7 @@ def _run_block(ops, h, st: _State, tc: int, nb: int, o: dict, predictions_block,
             scan(flat, st.v[op.slot], st.cnt[op.slot], np.float32(op.v_th), alpha32, hard,
                  rathi)
         elif op.kind == "pool":
-            h = _pool(h, op.kernel, op.stride, bufs.get(k, (h.shape[0], *op.shape)))
+            h = _pool(h, op.kernel, op.stride, bufs.get(pos, (h.shape[0], *op.shape)))
         elif op.kind == "flatten":
             h = h.reshape(h.shape[0], -1)
         else:  # readout
