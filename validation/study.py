@@ -951,19 +951,20 @@ def accuracy_schedule(groups: list, seeds: dict, variability_after: int = 1) -> 
     """Order of the powered comparison's work: seed by seed, largest gaps first.
 
     ``groups``: lists of settings (the >= 2-point settings, then the paper's setting);
-    ``seeds``: setting -> planned number of seeds. Within a group every setting gets its
-    first seed before any gets a second; the selection-variability reruns follow the
-    group's first seed (``variability_after``), then the remaining seeds run. So a run
-    stopped by the clock has covered every setting of the first group at the largest
-    common number of seeds. Items: ``("test", setting, S)`` (the row at S seeds) and
+    ``seeds``: setting -> planned number of seeds. Seed ``s`` runs for every group (in
+    order) before seed ``s + 1`` runs for any; a group's selection-variability reruns
+    follow its seed ``variability_after``. So a run stopped by the clock has covered
+    every setting at the largest common number of seeds (before 2026-12-03, third
+    session, the groups ran one after the other, and the paper's setting came after every
+    seed of the first group). Items: ``("test", setting, S)`` (the row at S seeds) and
     ``("variability", setting)``.
     """
     out = []
-    for group in groups:
-        top = max((seeds[g] for g in group), default=0)
-        for s in range(1, top + 1):
+    top = max(seeds.values(), default=0)
+    for s in range(1, top + 1):
+        for group in groups:
             out += [("test", g, s) for g in group if seeds[g] >= s]
-            if s == min(variability_after, top):
+            if s == min(variability_after, max(seeds[g] for g in group)):
                 out += [("variability", g) for g in group]
     return out
 

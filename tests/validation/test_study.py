@@ -68,12 +68,12 @@ def test_preregistered_rule(tmp_path):
         tuple(s) for s in study.preregistered(tmp_path)]
 
 
-def test_accuracy_schedule_goes_seed_by_seed_largest_gaps_first():
+def test_accuracy_schedule_goes_seed_by_seed_across_groups():
     a, b, paper = ("a",), ("b",), ("paper",)
     plan = study.accuracy_schedule([[a, b], [paper]], {a: 3, b: 1, paper: 2})
     assert plan == [("test", a, 1), ("test", b, 1), ("variability", a), ("variability", b),
-                    ("test", a, 2), ("test", a, 3),
-                    ("test", paper, 1), ("variability", paper), ("test", paper, 2)]
+                    ("test", paper, 1), ("variability", paper),
+                    ("test", a, 2), ("test", paper, 2), ("test", a, 3)]
     late = study.accuracy_schedule([[a, b]], {a: 3, b: 1}, variability_after=2)
     assert late == [("test", a, 1), ("test", b, 1), ("test", a, 2),
                     ("variability", a), ("variability", b), ("test", a, 3)]
