@@ -48,7 +48,8 @@ from .paths import REPO_ROOT
 __all__ = ["CONFIGS", "PREREGISTERED", "RESULTS_DIR", "accuracy_table", "add_arguments",
            "arm_label", "arm_network", "fidelity_table", "fidelity_task", "handle", "main",
            "pilot_power", "predictions_task", "preregistered", "regime_map",
-           "seeds_per_setting", "split_indices", "accuracy_schedule", "gap_settings"]
+           "seeds_per_setting", "split_indices", "accuracy_schedule", "gap_settings",
+           "confirm_table"]
 
 RESULTS_DIR = REPO_ROOT / "results" / "study"
 CACHE_VERSION = 1
@@ -67,6 +68,8 @@ CONFIGS = {
                      "r_s": [0.5, 2.0], "methods": ["l4", "ratematch"],
                      "selection_seeds": []},
         "power": {"n_pilot": 32, "seeds": [0, 1]},
+        "confirm": {"n_select": 32, "seed": 50_000, "start": [0.3, 0.45],
+                    "grid": [0.2, 0.3, 0.45, 0.65, 1.0]},
     },
     "full": {
         "model": "fmnist_vgg5", "steps": 75, "report_steps": [15, 30, 50, 75],
@@ -80,6 +83,10 @@ CONFIGS = {
                      "r_s": [0.0, 0.25, 0.5, 1.0, 2.0, "inf"], "max_pairs": 200_000},
         "accuracy": None,  # filled from the pre-registered plan (docs/study.md)
         "power": {"n_pilot": 1000, "seeds": [0, 1]},
+        # the confirmatory stage (docs/study.md, third session): the pilot's images
+        "confirm": {"n_select": 1000, "seed": 50_000,
+                    "start": [round(0.3 + 0.05 * i, 2) for i in range(9)],
+                    "grid": [round(0.1 + 0.05 * i, 2) for i in range(29)]},
     },
 }
 
@@ -718,7 +725,8 @@ def threshold_check(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) ->
         series = [none] + [a["arm"] for a in r["arms"]]  # every selected scale is in range
         got = _test_correct(cfg, setting, [(a, s) for a in series for s in scales], seeds,
                             workers, out_dir / "tasks")
-        got = _extend_to_interior(cfg, setting, series, got, seeds, workers, out_dir / "tasks")
+        got = _extend_to_interior(cfg["scales"], series, got, lambda new: _test_correct(
+            cfg, setting, new, seeds, workers, out_dir / "tasks"))
         base = _by_scale(got, none)
         best = max(base, key=lambda g: base[g].mean())  # chosen on TEST: optimistic
         row = {"alpha": setting[0], "reset": setting[1], "semantics": setting[2],
@@ -750,9 +758,13 @@ def _by_scale(got: dict, arm: dict) -> dict:
             if k == key}
 
 
-def _extend_to_interior(cfg, setting, arms, got, seeds, workers, cache) -> dict:
-    """Run each arm at the next grid scale while its best test scale is on an edge."""
-    grid = sorted(cfg["scales"])
+def _extend_to_interior(grid, arms, got, run) -> dict:
+    """Run each arm at the next ``grid`` scale while its best scale in ``got`` is on an edge.
+
+    ``got``: ``{(json of arm, scale): correctness (seeds, images)}``; ``run(pairs)`` returns
+    the same for a list of new ``(arm, scale)`` pairs. Ties go to the lower scale.
+    """
+    grid = sorted(grid)
     while True:
         new = []
         for arm in arms:
@@ -762,7 +774,7 @@ def _extend_to_interior(cfg, setting, arms, got, seeds, workers, cache) -> dict:
                     if 0 <= j < len(grid) and grid[j] not in by]
         if not new:
             return got
-        got = {**got, **_test_correct(cfg, setting, new, seeds, workers, cache)}
+        got = {**got, **run(new)}
 
 
 def explore_markdown(doc: dict) -> str:
@@ -794,6 +806,143 @@ def explore_markdown(doc: dict) -> str:
                 lines.append(f"| {st} | {a['label']} | "
                              f"{scale_list(a['by_scale'], a['best_on_test'])} | "
                              f"{_pts(a['best_vs_baseline_best'], True)} |")
+    return "\n".join(lines)
+
+
+def _train_correct(cfg, setting, pairs, ids, seed, workers, cache) -> dict:
+    """Training-set correctness of each (arm, scale): ``{(json of arm, scale): (1, n)}``."""
+    alpha, reset, sem, t = setting
+    base = {**_base_task(cfg, alpha=alpha, reset=reset, semantics=sem, split="train",
+                         ids=[int(i) for i in ids], seed=seed), "steps": t}
+    outs = _map(predictions_task, [{**base, "arm": a, "scale": s} for a, s in pairs],
+                workers, cache)
+    return {(json.dumps(a, sort_keys=True), s): _correct(o, t)[None]
+            for (a, s), o in zip(pairs, outs, strict=True)}
+
+
+def confirm_setting(cfg: dict, row: dict, *, workers: int = 1, cache=None) -> dict:
+    """The confirmatory stage at one setting of the accuracy table (``row``).
+
+    Each series (the baseline and every family's arm as the first stage selected it)
+    takes its threshold scale on ``cfg["confirm"]["n_select"]`` training images (the power
+    pilot's, disjoint from the calibration and selection subsets; spike seed
+    ``cfg["confirm"]["seed"]``): first the ``start`` scales, then the next ``grid`` scale
+    while its best sits on an edge of what ran (:func:`_extend_to_interior`); ties go to
+    the lower scale. Then every series runs on the test set at its own scale, at the
+    seeds the first stage has done, and each family is compared with the baseline.
+    """
+    cc = cfg["confirm"]
+    setting = (float(row["alpha"]), row["reset"], row["semantics"], int(row["T"]))
+    seeds = list(range(int(row.get("seeds_done", 1))))
+    ids = split_indices(cfg["subset_seed"], cfg["n_calib"], cfg["n_select"], None,
+                        n_pilot=cc["n_select"])["pilot"]
+    none = {"method": "none"}
+    series = [none] + [a["arm"] for a in row["arms"]]
+    labels = ["baseline"] + [a["label"] for a in row["arms"]]
+
+    def run(pairs):
+        return _train_correct(cfg, setting, pairs, ids, cc["seed"], workers, cache)
+
+    got = run([(a, s) for a in series for s in cc["start"]])
+    got = _extend_to_interior(cc["grid"], series, got, run)
+    chosen, curves = [], []
+    for a in series:
+        by = _by_scale(got, a)
+        best = max(by, key=lambda g: by[g].mean())  # first of equals: the lower scale
+        chosen.append(best)
+        curves.append({f"{g:g}": float(v.mean()) for g, v in by.items()})
+    test = _test_correct(cfg, setting, list(zip(series, chosen, strict=True)), seeds,
+                         workers, cache)
+    corr = [test[(json.dumps(a, sort_keys=True), g)] for a, g in zip(series, chosen,
+                                                                         strict=True)]
+    idx = split_indices(cfg["subset_seed"], cfg["n_calib"], cfg["n_select"],
+                        cfg["accuracy"].get("n_test", cfg["n_test"]))
+    ann = _ann_correct(cfg["model"], idx["test"]).astype(float)
+    base = corr[0]
+    grid = sorted(cc["grid"])
+    out = {"alpha": setting[0], "reset": setting[1], "semantics": setting[2],
+           "T": setting[3], "seeds": len(seeds), "n_select": int(len(ids)),
+           "ann_accuracy": float(ann.mean()), "baseline": _ci(base.mean(axis=0)),
+           "baseline_scale": chosen[0], "baseline_curve": curves[0],
+           "gap": _ci(ann - base.mean(axis=0)), "arms": []}
+    for k in range(1, len(series)):
+        out["arms"].append({"label": labels[k], "arm": series[k], "scale": chosen[k],
+                            "stage1_scale": row["arms"][k - 1]["scale"],
+                            "curve": curves[k],
+                            "edge": _edge(grid.index(chosen[k]), len(grid)),
+                            **_compare(ann, base, corr[k])})
+    out["baseline_edge"] = _edge(grid.index(chosen[0]), len(grid))
+    return out
+
+
+def confirm_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
+    """The confirmatory stage (docs/study.md, third session) at every finished setting.
+
+    Reads ``accuracy_<mode>.json`` (the first stage's rows and their selected arms) and
+    runs :func:`confirm_setting` for each row in its order; writes ``confirm_<mode>.json``
+    after each setting.
+    """
+    src = Path(out_dir) / f"accuracy_{cfg['mode']}.json"
+    if not src.exists():
+        raise FileNotFoundError(f"{src} is missing: run the accuracy part first "
+                                "(python -m validation study --part accuracy)")
+    rows = json.loads(src.read_text())["rows"]
+    cfg = {**cfg, "accuracy": cfg["accuracy"] or PREREGISTERED}
+    path, _ = load_model(cfg["model"])
+    doc = {"part": "confirm", "rows": [], "provenance": provenance(path, cfg)}
+    t0 = time.perf_counter()
+    for r in rows:
+        row = confirm_setting(cfg, r, workers=workers, cache=out_dir / "tasks")
+        doc["rows"].append(row)
+        doc["elapsed_s"] = time.perf_counter() - t0
+        _write(doc, {}, out_dir, f"confirm_{cfg['mode']}")
+        log(f"confirm {_row_tag(row)}: baseline @{row['baseline_scale']:g} "
+            f"{100 * row['baseline']['mean']:.2f}; " + "; ".join(
+                f"{a['label']} @{a['scale']:g} {100 * a['difference']['mean']:+.2f}"
+                for a in row["arms"]))
+    return doc
+
+
+def confirm_reading(arm: dict) -> str:
+    """The reading rule of the confirmatory stage for one family, in words."""
+    d, rec = arm["difference"], arm["recovered"]
+    if d["lo"] > 0:
+        return ("recovers the gap" if rec["mean"] >= 0.5
+                else "beats a well-chosen threshold")
+    if d["hi"] < 0:
+        return "worse than a well-chosen threshold"
+    return "no difference of the CI's size"
+
+
+def confirm_markdown(doc: dict) -> str:
+    """The confirmatory stage as Markdown: comparison table, then the selection curves."""
+    lines = ["| setting | seeds | ANN % | baseline % @scale | gap (points) | method @scale "
+             "(stage 1) | diff (points) | power 0.3 pt | recovered [95% CI] | reading |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        st = _row_tag(r)
+        for a in r["arms"]:
+            rec = a["recovered"]
+            lines.append(
+                f"| {st} | {r['seeds']} | {100 * r['ann_accuracy']:.2f} | "
+                f"{_pts(r['baseline'])} @{r['baseline_scale']:g} | {_pts(r['gap'], True)} | "
+                f"{a['label']} @{a['scale']:g}{' (edge)' if a['edge'] else ''} "
+                f"({a['stage1_scale']:g}) | {_pts(a['difference'], True)} | "
+                f"{_power_of(a['difference']):.2f} | {rec['mean']:.2f} "
+                f"[{rec['lo']:.2f}, {rec['hi']:.2f}] | {confirm_reading(a)} |")
+    lines += ["", "| setting | series | selection accuracy % by scale (n images; chosen *) |",
+              "|---|---|---|"]
+
+    def curve(c: dict, best) -> str:
+        return "; ".join(f"{k}{'*' if k == f'{best:g}' else ''}: {100 * v:.2f}"
+                         for k, v in c.items())
+
+    for r in doc["rows"]:
+        st = _row_tag(r)
+        lines.append(f"| {st} | baseline | {curve(r['baseline_curve'], r['baseline_scale'])} "
+                     f"({r['n_select']}) |")
+        lines += [f"| {st} | {a['label']} | {curve(a['curve'], a['scale'])} |"
+                  for a in r["arms"]]
     return "\n".join(lines)
 
 
@@ -950,20 +1099,21 @@ def gap_settings(out_dir: Path, mode: str = "full") -> list:
 def accuracy_schedule(groups: list, seeds: dict, variability_after: int = 1) -> list[tuple]:
     """Order of the powered comparison's work: seed by seed, largest gaps first.
 
-    ``groups``: lists of settings (the >= 2-point settings, then the paper's setting);
+    ``groups``: lists of settings (the paper's setting, then the >= 2-point settings);
     ``seeds``: setting -> planned number of seeds. Seed ``s`` runs for every group (in
-    order) before seed ``s + 1`` runs for any; a group's selection-variability reruns
-    follow its seed ``variability_after``. So a run stopped by the clock has covered
-    every setting at the largest common number of seeds (before 2026-12-03, third
-    session, the groups ran one after the other, and the paper's setting came after every
-    seed of the first group). Items: ``("test", setting, S)`` (the row at S seeds) and
-    ``("variability", setting)``.
+    order) before seed ``s + 1`` runs for any; the selection-variability reruns follow
+    the tests of round ``variability_after`` of every group. So a run stopped by the
+    clock has covered every setting at the largest common number of seeds (before
+    2026-12-03, third session, the groups ran one after the other, each with its reruns,
+    and the paper's setting came after every seed of the >= 2-point settings). Items:
+    ``("test", setting, S)`` (the row at S seeds) and ``("variability", setting)``.
     """
     out = []
     top = max(seeds.values(), default=0)
     for s in range(1, top + 1):
         for group in groups:
             out += [("test", g, s) for g in group if seeds[g] >= s]
+        for group in groups:
             if s == min(variability_after, max(seeds[g] for g in group)):
                 out += [("variability", g) for g in group]
     return out
@@ -981,7 +1131,8 @@ def _accuracy_plan(cfg: dict, out_dir: Path) -> tuple[dict, list, dict]:
     cap = PREREGISTERED["max_seeds"]
     seeds = {g: need.get(g, cap) for g in settings}
     gap = [tuple(s) for s in gap_settings(out_dir, cfg["mode"])]
-    groups = [g for g in (gap, [g for g in settings if g not in gap]) if g]
+    # the paper's setting first (docs/study.md, third session), then the gaps, largest first
+    groups = [g for g in ([g for g in settings if g not in gap], gap) if g]
     return {**PREREGISTERED, "settings": [list(g) for g in settings]}, groups, seeds
 
 
@@ -1172,7 +1323,7 @@ def report(out_dir: Path, mode: str) -> str:
     parts = []
     for part, fn in (("regime", regime_markdown), ("fidelity", fidelity_markdown),
                      ("power", power_markdown), ("accuracy", accuracy_markdown),
-                     ("explore", explore_markdown)):
+                     ("explore", explore_markdown), ("confirm", confirm_markdown)):
         path = Path(out_dir) / f"{part}_{mode}.json"
         if path.exists():
             doc = json.loads(path.read_text())
@@ -1185,7 +1336,7 @@ def report(out_dir: Path, mode: str) -> str:
 
 # --------------------------------------------------------------------------- command line
 
-PARTS = ("regime", "fidelity", "power", "accuracy", "explore")
+PARTS = ("regime", "fidelity", "power", "accuracy", "explore", "confirm")
 
 
 def config(mode: str, overrides: dict | None = None) -> dict:
@@ -1250,7 +1401,7 @@ def handle(args) -> int:
     for part in parts:
         fn = globals()[{"regime": "regime_map", "fidelity": "fidelity_table",
                         "power": "power_table", "accuracy": "accuracy_table",
-                        "explore": "threshold_check"}[part]]
+                        "explore": "threshold_check", "confirm": "confirm_table"}[part]]
         docs[part] = fn(cfg, out_dir, workers=args.workers, log=_log)
     if not args.no_figure:
         _log("figures: python -m figures study_regime study_fidelity study_accuracy"

@@ -15,7 +15,8 @@ TINY = {"steps": 4, "report_steps": [2, 4], "alphas": [1.0], "resets": ["hard"],
         "accuracy": {"settings": [[1.0, "hard", "project", 4]], "r_s": [0.5],
                      "methods": ["l4", "ratematch", "overshoot"], "selection_seeds": [1],
                      "test_blocks": 2},
-        "power": {"n_pilot": 3, "seeds": [0, 1]}}
+        "power": {"n_pilot": 3, "seeds": [0, 1]},
+        "confirm": {"n_select": 4, "seed": 50_000, "start": [0.5], "grid": [0.25, 0.5, 1.0]}}
 
 
 def test_split_indices_disjoint_and_seeded():
@@ -70,10 +71,10 @@ def test_preregistered_rule(tmp_path):
 
 def test_accuracy_schedule_goes_seed_by_seed_across_groups():
     a, b, paper = ("a",), ("b",), ("paper",)
-    plan = study.accuracy_schedule([[a, b], [paper]], {a: 3, b: 1, paper: 2})
-    assert plan == [("test", a, 1), ("test", b, 1), ("variability", a), ("variability", b),
-                    ("test", paper, 1), ("variability", paper),
-                    ("test", a, 2), ("test", paper, 2), ("test", a, 3)]
+    plan = study.accuracy_schedule([[paper], [a, b]], {a: 3, b: 1, paper: 2})
+    assert plan == [("test", paper, 1), ("test", a, 1), ("test", b, 1),
+                    ("variability", paper), ("variability", a), ("variability", b),
+                    ("test", paper, 2), ("test", a, 2), ("test", a, 3)]
     late = study.accuracy_schedule([[a, b]], {a: 3, b: 1}, variability_after=2)
     assert late == [("test", a, 1), ("test", b, 1), ("test", a, 2),
                     ("variability", a), ("variability", b), ("test", a, 3)]
@@ -159,6 +160,27 @@ def test_tables_end_to_end_and_figures(tmp_path):
     assert len(list((tmp_path / "tasks").glob("pred_*.npz"))) == n_tasks
     assert er["arms"][0]["scale"] == other
     assert "same scale" in study.report(tmp_path, "quick")
+    # the confirmatory stage: each series selects its scale on the pilot's training images
+    con = study.confirm_table(cfg, tmp_path, log=lambda m: None)
+    (cr,) = con["rows"]
+    assert cr["n_select"] == cfg["confirm"]["n_select"]
+    assert [a["label"] for a in cr["arms"]] == [a["label"] for a in row["arms"]]
+    for c, sc in [(cr["baseline_curve"], cr["baseline_scale"])] + [
+            (a["curve"], a["scale"]) for a in cr["arms"]]:
+        assert set(c) >= {f"{g:g}" for g in cfg["confirm"]["start"]}
+        assert c[f"{sc:g}"] == max(c.values())
+        top = [k for k, v in c.items() if v == max(c.values())]
+        assert f"{sc:g}" == min(top, key=float)  # ties go to the lower scale
+        grid = cfg["confirm"]["grid"]
+        j = grid.index(sc)  # both grid neighbours of the chosen scale ran
+        assert all(f"{grid[i]:g}" in c for i in (j - 1, j + 1) if 0 <= i < len(grid))
+    for a in cr["arms"]:
+        d = a["difference"]
+        assert d["mean"] == pytest.approx(a["arm"]["mean"] - cr["baseline"]["mean"])
+        assert study.confirm_reading(a) in (
+            "recovers the gap", "beats a well-chosen threshold",
+            "worse than a well-chosen threshold", "no difference of the CI's size")
+    assert "selection accuracy % by scale" in study.report(tmp_path, "quick")
     for name in ("study_regime", "study_fidelity", "study_accuracy"):
         res = build(name, "quick", out_dir=tmp_path / "fig", results_dir=tmp_path)
         assert res["files"][0].name == f"{name}.png" and res["files"][0].stat().st_size > 5000
@@ -214,14 +236,19 @@ def test_explore_extends_a_best_on_the_edge_until_it_is_interior(monkeypatch):
     truth = {0.1: 0.5, 0.2: 0.6, 0.3: 0.7, 0.4: 0.8, 0.5: 0.75}
     asked = []
 
-    def fake(cfg, setting, pairs, seeds, workers, cache):
+    def fake(pairs):
         asked.extend(s for _, s in pairs)
         return {(json.dumps(a, sort_keys=True), s): np.full((1, 4), truth[s]) for a, s in pairs}
 
-    monkeypatch.setattr(study, "_test_correct", fake)
     arm = {"method": "none"}
-    got = fake({}, None, [(arm, 0.2), (arm, 0.3)], [0], 1, None)
+    got = fake([(arm, 0.2), (arm, 0.3)])
     asked.clear()
-    got = study._extend_to_interior({"scales": sorted(truth)}, None, [arm], got, [0], 1, None)
+    got = study._extend_to_interior(sorted(truth), [arm], got, fake)
     assert asked == [0.4, 0.5]
     assert list(study._by_scale(got, arm)) == [0.2, 0.3, 0.4, 0.5]
+    # a tie goes to the lower scale: nothing more runs when 0.3 ties 0.4 and 0.2 ran
+    truth.update({0.3: 0.8})
+    got = fake([(arm, g) for g in (0.2, 0.3, 0.4)])
+    asked.clear()
+    study._extend_to_interior(sorted(truth), [arm], got, fake)
+    assert asked == []
