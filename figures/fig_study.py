@@ -1,9 +1,9 @@
 """Figures of the conversion study (issue 11), drawn from its result files only.
 
-Data: ``results/study/{regime,fidelity,accuracy}_<mode>.json`` written by
+Data: ``results/study/{regime,fidelity,accuracy,confirm}_<mode>.json`` written by
 ``python -m validation study``. This module reads those files; it never simulates. It
-serves three result figures of :mod:`figures` (``study_regime``, ``study_fidelity``,
-``study_accuracy``: ``python -m figures study_regime``) through the same
+serves four result figures of :mod:`figures` (``study_regime``, ``study_fidelity``,
+``study_accuracy``, ``study_confirm``: ``python -m figures study_regime``) through the same
 config/compute/plot/caption/summary/cache protocol as the others; the cached data is the
 part's JSON document (a string array), so new results invalidate the cache.
 
@@ -12,6 +12,8 @@ part's JSON document (a string array), so new results invalidate the cache.
 * :func:`plot_bars`: Fig. 6-style grouped bars per setting (leak x reset): baseline, L4 and
   the best new method (chosen on training images), selected-on-train accuracies with 95%
   CIs, the ANN accuracy as a tick.
+  The same bars draw the confirmatory stage (``study_confirm``), whose thresholds are
+  selected per series on 1000 training images.
 * :func:`plot_fidelity`: first-layer MSE and dominance error of every method.
 """
 
@@ -33,7 +35,8 @@ TITLE = "Conversion study: regime map, first-layer fidelity, powered accuracy co
 NEEDS = "python -m validation study"
 CONFIGS = {"quick": {"version": 1, "mode": "quick"}, "full": {"version": 1, "mode": "full"}}
 #: Figure name -> part of the study.
-PARTS = {"study_regime": "regime", "study_fidelity": "fidelity", "study_accuracy": "accuracy"}
+PARTS = {"study_regime": "regime", "study_fidelity": "fidelity", "study_accuracy": "accuracy",
+         "study_confirm": "confirm"}
 
 STUDY_DIR = RESULTS_DIR / "study"
 _LINE_COLORS = ("#1b6ca8", "#e07b00", "#3a9e4f", "#b8336a", "#6b6b6b")
@@ -102,6 +105,7 @@ def _baseline_same_scale(rows: list, explore: dict | None) -> list:
 def plot_bars(doc: dict):
     """Fig. 6-style grouped bars (baseline / L4 / best new method, 95% CIs)."""
     rows = doc["rows"]
+    confirm = doc.get("part") == "confirm"  # its arms' test CIs are under "test"
     fig, ax = figure(ncols=1, width=max(3.4, 1.1 * len(rows) + 1.5), height=2.8)
     xs = np.arange(len(rows))
     series = (("baseline", COLORS["sim"]), ("L4", COLORS["l4"]), ("best new", "#3a9e4f"))
@@ -113,7 +117,8 @@ def plot_bars(doc: dict):
                 ci = r["baseline"]
             else:
                 a = _arm(r, r["best_l4"] if name == "L4" else r["best_new_method"])
-                ci = a["selected"]["arm"] if a else {"mean": np.nan, "lo": np.nan, "hi": np.nan}
+                ci = ((a["test"] if confirm else a["selected"])["arm"] if a
+                      else {"mean": np.nan, "lo": np.nan, "hi": np.nan})
             m.append(100 * ci["mean"])
             lo.append(100 * (ci["mean"] - ci["lo"]))
             hi.append(100 * (ci["hi"] - ci["mean"]))
@@ -195,7 +200,8 @@ def compute(cfg) -> dict:
     return {"part": np.array(cfg["part"]), "doc": np.array(json.dumps(doc))}
 
 
-_PLOTS = {"regime": "plot_regime", "fidelity": "plot_fidelity", "accuracy": "plot_bars"}
+_PLOTS = {"regime": "plot_regime", "fidelity": "plot_fidelity", "accuracy": "plot_bars",
+          "confirm": "plot_bars"}
 
 
 def plot(d: dict):
@@ -218,6 +224,9 @@ def caption(d: dict) -> str:
                     "baseline, the paper's L4 and the best new method (chosen on training "
                     "images); dashed: the ANN; diamonds (exploratory, not pre-registered): "
                     "the baseline at the same threshold scale as the bar.",
+        "confirm": "Fig. S4. Confirmatory stage: test accuracy (95% CIs) with every series' "
+                   "threshold scale selected on 1000 training images (0.05 grid): baseline, "
+                   "L4 and the best new method on those images; dashed: the ANN.",
     }[str(d["part"])] + (" " + _quick_prefix(cfg).strip() if _quick_prefix(cfg) else "")
 
 
@@ -252,4 +261,11 @@ def _summary(part: str, rows: list) -> str:
         n_set = len({(r["alpha"], r["reset"], r["steps"]) for r in rows})
         return (f"{len(labels)} methods over {n_set} (setting, T) cases; "
                 f"the lowest mean first-layer rate MSE is {best}'s.")
+    if part == "confirm":
+        arms = [a for r in rows for a in r["arms"]]
+        above = sum(a["test"]["difference"]["lo"] > 0 for a in arms)
+        below = sum(a["test"]["difference"]["hi"] < 0 for a in arms)
+        return (f"{len(rows)} settings, {len(arms)} method-baseline differences at thresholds "
+                f"selected on training images: {above} with a 95% CI above zero, {below} "
+                "below.")
     return f"{len(rows)} pre-registered settings compared on the test set."

@@ -1,8 +1,8 @@
 """Does a first-layer adjustment recover conversion loss? The study of issue 11.
 
-``python -m validation study [--quick] [--part regime|fidelity|accuracy|all] [--workers N]``
+``python -m validation study [--quick] [--part regime|fidelity|power|accuracy|explore|confirm|all] [--workers N]``
 
-Three parts, each a loop over *pure tasks* (a task is a function of its settings, the
+Six parts, each a loop over *pure tasks* (a task is a function of its settings, the
 image indices and a seed, returning arrays; see :func:`predictions_task` and
 :func:`fidelity_task`), so that a task runner can later map them over workers; they run
 serially here, and every finished task is cached under ``results/study/tasks/`` (keyed by
@@ -23,9 +23,15 @@ accuracy (:func:`accuracy_table`)
     selection on training images, evaluation on test images with several input seeds
     (common random numbers), selected-on-train and matched-threshold comparisons,
     bootstrap CI of the recovered fraction.
+explore (:func:`threshold_check`)
+    Exploratory: the baseline and every arm at every scale of the range the arms chose,
+    on the test set.
+confirm (:func:`confirm_table`)
+    The confirmatory stage (``docs/study.md``, third session): each series selects its
+    threshold scale on 1000 training images on a 0.05 grid; then the test-set comparison.
 
 Outputs: ``results/study/study_<mode>.json`` (tables + provenance), ``.npz`` (per-image
-arrays); ``python -m figures study_regime study_fidelity study_accuracy`` draws them.
+arrays); ``python -m figures study_regime study_fidelity study_accuracy study_confirm`` draws them.
 """
 
 from __future__ import annotations
@@ -725,8 +731,9 @@ def threshold_check(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) ->
         series = [none] + [a["arm"] for a in r["arms"]]  # every selected scale is in range
         got = _test_correct(cfg, setting, [(a, s) for a in series for s in scales], seeds,
                             workers, out_dir / "tasks")
-        got = _extend_to_interior(cfg["scales"], series, got, lambda new: _test_correct(
-            cfg, setting, new, seeds, workers, out_dir / "tasks"))
+        run = functools.partial(_test_correct, cfg, setting, seeds=seeds, workers=workers,
+                                cache=out_dir / "tasks")
+        got = _extend_to_interior(cfg["scales"], series, got, run)
         base = _by_scale(got, none)
         best = max(base, key=lambda g: base[g].mean())  # chosen on TEST: optimistic
         row = {"alpha": setting[0], "reset": setting[1], "semantics": setting[2],
@@ -870,8 +877,14 @@ def confirm_setting(cfg: dict, row: dict, *, workers: int = 1, cache=None) -> di
                             "stage1_scale": row["arms"][k - 1]["scale"],
                             "curve": curves[k],
                             "edge": _edge(grid.index(chosen[k]), len(grid)),
-                            **_compare(ann, base, corr[k])})
+                            "test": _compare(ann, base, corr[k])})
     out["baseline_edge"] = _edge(grid.index(chosen[0]), len(grid))
+    sel = {a["label"]: a["curve"][f"{a['scale']:g}"] for a in out["arms"]}
+    new = [a["label"] for a in out["arms"] if a["arm"]["method"] != "l4"]
+    # like the first stage's: the non-L4 family best on the selection images (not on test)
+    out["best_new_method"] = max(new, key=lambda k: sel[k]) if new else None
+    out["best_l4"] = next((a["label"] for a in out["arms"] if a["arm"]["method"] == "l4"),
+                          None)
     return out
 
 
@@ -898,14 +911,14 @@ def confirm_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> d
         _write(doc, {}, out_dir, f"confirm_{cfg['mode']}")
         log(f"confirm {_row_tag(row)}: baseline @{row['baseline_scale']:g} "
             f"{100 * row['baseline']['mean']:.2f}; " + "; ".join(
-                f"{a['label']} @{a['scale']:g} {100 * a['difference']['mean']:+.2f}"
+                f"{a['label']} @{a['scale']:g} {100 * a['test']['difference']['mean']:+.2f}"
                 for a in row["arms"]))
     return doc
 
 
 def confirm_reading(arm: dict) -> str:
     """The reading rule of the confirmatory stage for one family, in words."""
-    d, rec = arm["difference"], arm["recovered"]
+    d, rec = arm["test"]["difference"], arm["test"]["recovered"]
     if d["lo"] > 0:
         return ("recovers the gap" if rec["mean"] >= 0.5
                 else "beats a well-chosen threshold")
@@ -922,13 +935,12 @@ def confirm_markdown(doc: dict) -> str:
     for r in doc["rows"]:
         st = _row_tag(r)
         for a in r["arms"]:
-            rec = a["recovered"]
+            rec, d = a["test"]["recovered"], a["test"]["difference"]
             lines.append(
                 f"| {st} | {r['seeds']} | {100 * r['ann_accuracy']:.2f} | "
                 f"{_pts(r['baseline'])} @{r['baseline_scale']:g} | {_pts(r['gap'], True)} | "
                 f"{a['label']} @{a['scale']:g}{' (edge)' if a['edge'] else ''} "
-                f"({a['stage1_scale']:g}) | {_pts(a['difference'], True)} | "
-                f"{_power_of(a['difference']):.2f} | {rec['mean']:.2f} "
+                f"({a['stage1_scale']:g}) | {_pts(d, True)} | {_power_of(d):.2f} | {rec['mean']:.2f} "
                 f"[{rec['lo']:.2f}, {rec['hi']:.2f}] | {confirm_reading(a)} |")
     lines += ["", "| setting | series | selection accuracy % by scale (n images; chosen *) |",
               "|---|---|---|"]
@@ -1404,7 +1416,7 @@ def handle(args) -> int:
                         "explore": "threshold_check", "confirm": "confirm_table"}[part]]
         docs[part] = fn(cfg, out_dir, workers=args.workers, log=_log)
     if not args.no_figure:
-        _log("figures: python -m figures study_regime study_fidelity study_accuracy"
+        _log("figures: python -m figures study_regime study_fidelity study_accuracy study_confirm"
              + (" --quick" if mode == "quick" else ""))
     return 0
 

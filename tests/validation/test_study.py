@@ -175,13 +175,14 @@ def test_tables_end_to_end_and_figures(tmp_path):
         j = grid.index(sc)  # both grid neighbours of the chosen scale ran
         assert all(f"{grid[i]:g}" in c for i in (j - 1, j + 1) if 0 <= i < len(grid))
     for a in cr["arms"]:
-        d = a["difference"]
-        assert d["mean"] == pytest.approx(a["arm"]["mean"] - cr["baseline"]["mean"])
+        d = a["test"]["difference"]
+        assert d["mean"] == pytest.approx(a["test"]["arm"]["mean"] - cr["baseline"]["mean"])
         assert study.confirm_reading(a) in (
             "recovers the gap", "beats a well-chosen threshold",
             "worse than a well-chosen threshold", "no difference of the CI's size")
     assert "selection accuracy % by scale" in study.report(tmp_path, "quick")
-    for name in ("study_regime", "study_fidelity", "study_accuracy"):
+    assert cr["best_l4"] == "l4 r_s=0.5" and cr["best_new_method"] in ("ratematch", "overshoot")
+    for name in ("study_regime", "study_fidelity", "study_accuracy", "study_confirm"):
         res = build(name, "quick", out_dir=tmp_path / "fig", results_dir=tmp_path)
         assert res["files"][0].name == f"{name}.png" and res["files"][0].stat().st_size > 5000
         assert res["caption"].startswith("Fig. S") and res["summary"]
