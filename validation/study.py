@@ -41,6 +41,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -261,7 +262,7 @@ def _cached(task: dict, kind: str, fn, cache_dir):
             return {k: z[k] for k in z.files}
     out = fn(task)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # one per writer process
     np.savez_compressed(tmp, **out)
     tmp.replace(path)
     return out
