@@ -931,8 +931,9 @@ def confirm_reading(arm: dict) -> str:
 def confirm_markdown(doc: dict) -> str:
     """The confirmatory stage as Markdown: comparison table, then the selection curves."""
     lines = ["| setting | seeds | ANN % | baseline % @scale | gap (points) | method @scale "
-             "(stage 1) | diff (points) | power 0.3 pt | recovered [95% CI] | reading |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "(stage 1) | diff (points) | power 0.3 pt | 80%-power effect (points) | "
+             "recovered [95% CI] | reading |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in doc["rows"]:
         st = _row_tag(r)
         for a in r["arms"]:
@@ -941,7 +942,8 @@ def confirm_markdown(doc: dict) -> str:
                 f"| {st} | {r['seeds']} | {100 * r['ann_accuracy']:.2f} | "
                 f"{_pts(r['baseline'])} @{r['baseline_scale']:g} | {_pts(r['gap'], True)} | "
                 f"{a['label']} @{a['scale']:g}{' (edge)' if a['edge'] else ''} "
-                f"({a['stage1_scale']:g}) | {_pts(d, True)} | {_power_of(d):.2f} | {rec['mean']:.2f} "
+                f"({a['stage1_scale']:g}) | {_pts(d, True)} | {_power_of(d):.2f} | "
+                f"{100 * _mde(d):.2f} | {rec['mean']:.2f} "
                 f"[{rec['lo']:.2f}, {rec['hi']:.2f}] | {confirm_reading(a)} |")
     lines += ["", "| setting | series | selection accuracy % by scale (n images; chosen *) |",
               "|---|---|---|"]
@@ -1267,6 +1269,14 @@ def _power_of(ci: dict, effect: float = 0.003) -> float:
     se = ci["sd"] / math.sqrt(ci["n"])
     z = stats.norm.ppf(0.975)
     return float(stats.norm.cdf(effect / se - z)) if se > 0 else 1.0
+
+
+def _mde(ci: dict, power: float = 0.8) -> float:
+    """Smallest difference the two-sided 5% test detects with ``power`` (same se as ``ci``)."""
+    from scipy import stats
+
+    se = ci["sd"] / math.sqrt(ci["n"])
+    return float((stats.norm.ppf(0.975) + stats.norm.ppf(power)) * se)
 
 
 def recovers(arm: dict) -> bool:

@@ -253,3 +253,10 @@ def test_explore_extends_a_best_on_the_edge_until_it_is_interior(monkeypatch):
     asked.clear()
     study._extend_to_interior(sorted(truth), [arm], got, fake)
     assert asked == []
+
+
+def test_minimal_detectable_effect_matches_the_power_formula():
+    ci = {"sd": 0.1, "n": 10_000}  # se = 0.001
+    mde = study._mde(ci)
+    assert mde == pytest.approx((1.959964 + 0.841621) * 0.001, rel=1e-5)
+    assert study._power_of(ci, effect=mde) == pytest.approx(0.8, abs=1e-4)
