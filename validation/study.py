@@ -785,6 +785,12 @@ def _extend_to_interior(grid, arms, got, run) -> dict:
         got = {**got, **run(new)}
 
 
+def _scale_list(acc: dict, best) -> str:
+    """``"0.3: 90.00; 0.35*: 91.30; ..."``: accuracy (%) by scale, the chosen one starred."""
+    return "; ".join(f"{k}{'*' if k == f'{best:g}' else ''}: {100 * v:.2f}"
+                     for k, v in acc.items())
+
+
 def explore_markdown(doc: dict) -> str:
     """The exploratory threshold check as Markdown."""
     lines = ["| setting | seeds | method @scale | method % | baseline % at the same scale | "
@@ -802,8 +808,7 @@ def explore_markdown(doc: dict) -> str:
               "| best - baseline at its best (points) |", "|---|---|---|---|"]
 
     def scale_list(d: dict, best) -> str:
-        return "; ".join(f"{k}{'*' if k == f'{best:g}' else ''}: {100 * v['mean']:.2f}"
-                         for k, v in d.items())
+        return _scale_list({k: v["mean"] for k, v in d.items()}, best)
 
     for r in doc["rows"]:
         st = _row_tag(r)
@@ -947,16 +952,12 @@ def confirm_markdown(doc: dict) -> str:
                 f"[{rec['lo']:.2f}, {rec['hi']:.2f}] | {confirm_reading(a)} |")
     lines += ["", "| setting | series | selection accuracy % by scale (n images; chosen *) |",
               "|---|---|---|"]
-
-    def curve(c: dict, best) -> str:
-        return "; ".join(f"{k}{'*' if k == f'{best:g}' else ''}: {100 * v:.2f}"
-                         for k, v in c.items())
-
     for r in doc["rows"]:
         st = _row_tag(r)
-        lines.append(f"| {st} | baseline | {curve(r['baseline_curve'], r['baseline_scale'])} "
+        lines.append(f"| {st} | baseline | "
+                     f"{_scale_list(r['baseline_curve'], r['baseline_scale'])} "
                      f"({r['n_select']}) |")
-        lines += [f"| {st} | {a['label']} | {curve(a['curve'], a['scale'])} |"
+        lines += [f"| {st} | {a['label']} | {_scale_list(a['curve'], a['scale'])} |"
                   for a in r["arms"]]
     return "\n".join(lines)
 
