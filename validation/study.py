@@ -576,22 +576,29 @@ def _correct(out: dict, t: int) -> np.ndarray:
     return out["predictions"][t - 1] == out["labels"]
 
 
-def _select(cfg, arms, setting, idx, subset_seed, workers, cache) -> list[dict]:
-    """Per arm, the selection accuracy of every scale at T and the chosen scale."""
+def _train_correct(cfg, setting, pairs, ids, seed, workers, cache) -> dict:
+    """Training-set correctness of each (arm, scale): ``{(json of arm, scale): (1, n)}``."""
     alpha, reset, sem, t = setting
-    scales = list(cfg["scales"])
     base = {**_base_task(cfg, alpha=alpha, reset=reset, semantics=sem, split="train",
-                         ids=idx["select"].tolist(), seed=cfg["select_seed"]),
-            "steps": t, "subset_seed": subset_seed}
-    tasks = [{**base, "arm": a, "scale": s} for a in arms for s in scales]
-    outs = _map(predictions_task, tasks, workers, cache)
-    acc = np.array([_correct(o, t).mean() for o in outs]).reshape(len(arms), len(scales))
+                         ids=[int(i) for i in ids], seed=seed), "steps": t}
+    outs = _map(predictions_task, [{**base, "arm": a, "scale": s} for a, s in pairs],
+                workers, cache)
+    return {(json.dumps(a, sort_keys=True), s): _correct(o, t)[None]
+            for (a, s), o in zip(pairs, outs, strict=True)}
+
+
+def _select(cfg, arms, setting, idx, workers, cache) -> list[dict]:
+    """Per arm, the selection accuracy of every scale at T and the chosen scale."""
+    scales = list(cfg["scales"])
+    got = _train_correct(cfg, setting, [(a, s) for a in arms for s in scales],
+                         idx["select"], cfg["select_seed"], workers, cache)
     res = []
-    for k, a in enumerate(arms):
-        j = int(np.argmax(acc[k]))
-        res.append({"arm": a, "label": arm_label(a), "select_accuracy": acc[k].tolist(),
+    for a in arms:
+        acc = np.array([got[(json.dumps(a, sort_keys=True), s)].mean() for s in scales])
+        j = int(np.argmax(acc))
+        res.append({"arm": a, "label": arm_label(a), "select_accuracy": acc.tolist(),
                     "scale": scales[j], "edge": _edge(j, len(scales)),
-                    "best_select": float(acc[k, j])})
+                    "best_select": float(acc[j])})
     return res
 
 
@@ -638,7 +645,7 @@ def accuracy_setting(cfg, setting, *, workers=1, cache=None) -> tuple[dict, dict
     alpha, reset, sem, t = setting
     idx = split_indices(cfg["subset_seed"], cfg["n_calib"], cfg["n_select"], cfg["n_test"])
     arms = _arms(ac["r_s"], ac["methods"], reset)
-    sel = _select(cfg, arms, setting, idx, cfg["subset_seed"], workers, cache)
+    sel = _select(cfg, arms, setting, idx, workers, cache)
     cfg = {**cfg, "seeds": ac.get("seeds", cfg["seeds"])}
     idx = split_indices(cfg["subset_seed"], cfg["n_calib"], cfg["n_select"],
                         ac.get("n_test", cfg["n_test"]))
@@ -822,17 +829,6 @@ def explore_markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def _train_correct(cfg, setting, pairs, ids, seed, workers, cache) -> dict:
-    """Training-set correctness of each (arm, scale): ``{(json of arm, scale): (1, n)}``."""
-    alpha, reset, sem, t = setting
-    base = {**_base_task(cfg, alpha=alpha, reset=reset, semantics=sem, split="train",
-                         ids=[int(i) for i in ids], seed=seed), "steps": t}
-    outs = _map(predictions_task, [{**base, "arm": a, "scale": s} for a, s in pairs],
-                workers, cache)
-    return {(json.dumps(a, sort_keys=True), s): _correct(o, t)[None]
-            for (a, s), o in zip(pairs, outs, strict=True)}
-
-
 def confirm_setting(cfg: dict, row: dict, *, workers: int = 1, cache=None) -> dict:
     """The confirmatory stage at one setting of the accuracy table (``row``).
 
@@ -969,7 +965,7 @@ def _selection_variability(cfg, setting, workers, cache) -> list[dict]:
         idx = split_indices(ss, cfg["n_calib"], cfg["n_select"], cfg["n_test"])
         c2 = {**cfg, "subset_seed": ss}
         sel = _select(c2, _arms(cfg["accuracy"]["r_s"], cfg["accuracy"]["methods"],
-                                setting[1]), setting, idx, ss, workers, cache)
+                                setting[1]), setting, idx, workers, cache)
         out.append({"subset_seed": ss, "chosen": [{"label": r["label"], "scale": r["scale"],
                                                    "best_select": r["best_select"]}
                                                   for r in sel]})
@@ -1113,7 +1109,7 @@ def gap_settings(out_dir: Path, mode: str = "full") -> list:
 
 
 def accuracy_schedule(groups: list, seeds: dict, variability_after: int = 1) -> list[tuple]:
-    """Order of the powered comparison's work: seed by seed, largest gaps first.
+    """Order of the powered comparison's work: seed by seed across all settings.
 
     ``groups``: lists of settings (the paper's setting, then the >= 2-point settings);
     ``seeds``: setting -> planned number of seeds. Seed ``s`` runs for every group (in
