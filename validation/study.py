@@ -1,8 +1,8 @@
 """Does a first-layer adjustment recover conversion loss? The study of issue 11.
 
-``python -m validation study [--quick] [--part regime|fidelity|power|accuracy|explore|confirm|all] [--workers N]``
+``python -m validation study [--quick] [--part regime|fidelity|power|accuracy|explore|confirm|holdout|all] [--workers N]``
 
-Six parts, each a loop over *pure tasks* (a task is a function of its settings, the
+Seven parts, each a loop over *pure tasks* (a task is a function of its settings, the
 image indices and a seed, returning arrays; see :func:`predictions_task` and
 :func:`fidelity_task`), so that a task runner can later map them over workers; they run
 serially here, and every finished task is cached under ``results/study/tasks/`` (keyed by
@@ -29,6 +29,9 @@ explore (:func:`threshold_check`)
 confirm (:func:`confirm_table`)
     The confirmatory stage (``docs/study.md``, third session): each series selects its
     threshold scale on 1000 training images on a 0.05 grid; then the test-set comparison.
+holdout (:func:`holdout_table`)
+    The fourth session's stage: the confirmatory comparison repeated on training images
+    no other part used (as many as its power rule asks), and pooled with the test set.
 
 Outputs: ``results/study/study_<mode>.json`` (tables + provenance), ``.npz`` (per-image
 arrays); ``python -m figures study_regime study_fidelity study_accuracy study_confirm`` draws them.
@@ -56,7 +59,7 @@ __all__ = ["CONFIGS", "PREREGISTERED", "RESULTS_DIR", "accuracy_table", "add_arg
            "arm_label", "arm_network", "fidelity_table", "fidelity_task", "handle", "main",
            "pilot_power", "predictions_task", "preregistered", "regime_map",
            "seeds_per_setting", "split_indices", "accuracy_schedule", "gap_settings",
-           "confirm_table"]
+           "confirm_table", "holdout_table", "holdout_size", "holdout_blocks"]
 
 RESULTS_DIR = REPO_ROOT / "results" / "study"
 CACHE_VERSION = 1
@@ -77,6 +80,7 @@ CONFIGS = {
         "power": {"n_pilot": 32, "seeds": [0, 1]},
         "confirm": {"n_select": 32, "seed": 50_000, "start": [0.3, 0.45],
                     "grid": [0.2, 0.3, 0.45, 0.65, 1.0]},
+        "holdout": {"block": 32, "seed": 60_000, "target_mde": 0.0027, "cap": 64},
     },
     "full": {
         "model": "fmnist_vgg5", "steps": 75, "report_steps": [15, 30, 50, 75],
@@ -94,6 +98,8 @@ CONFIGS = {
         "confirm": {"n_select": 1000, "seed": 50_000,
                     "start": [round(0.3 + 0.05 * i, 2) for i in range(9)],
                     "grid": [round(0.1 + 0.05 * i, 2) for i in range(29)]},
+        # the fourth session's stage (docs/study.md): unused training images, for power
+        "holdout": {"block": 5000, "seed": 60_000, "target_mde": 0.0027, "cap": 40_000},
     },
 }
 
@@ -344,9 +350,9 @@ def _ci(values) -> dict:
     return mean_ci(np.asarray(values, dtype=np.float64))
 
 
-def _ann_correct(model: str, ids: np.ndarray) -> np.ndarray:
+def _ann_correct(model: str, ids: np.ndarray, split: str = "test") -> np.ndarray:
     _, net = load_model(model)
-    x, y = load_split("test")
+    x, y = load_split(split)
     return net.predict(x[ids]) == y[ids]
 
 
@@ -576,15 +582,29 @@ def _correct(out: dict, t: int) -> np.ndarray:
     return out["predictions"][t - 1] == out["labels"]
 
 
+def _correct_on(cfg, setting, pairs, split, blocks, seeds, workers, cache) -> dict:
+    """Correctness of each (arm, scale) in ``pairs`` on images of ``split`` at ``seeds``.
+
+    One task per (arm, scale, seed, block of image indices), all mapped at once; returns
+    ``{(json of arm, scale): bool array (len(seeds), n)}``, the blocks in their order.
+    """
+    alpha, reset, sem, t = setting
+    base = {**_base_task(cfg, alpha=alpha, reset=reset, semantics=sem, split=split),
+            "steps": t}
+    keys = [(a, s, seed) for a, s in pairs for seed in seeds]
+    tasks = [{**base, "arm": a, "scale": s, "seed": seed, "ids": [int(i) for i in b]}
+             for a, s, seed in keys for b in blocks]
+    outs = iter(_map(predictions_task, tasks, workers, cache))
+    got: dict = {}
+    for a, s, _ in keys:  # the blocks of one (arm, scale, seed), in order
+        c = np.concatenate([_correct(next(outs), t) for _ in blocks])
+        got.setdefault((json.dumps(a, sort_keys=True), s), []).append(c)
+    return {k: np.array(v) for k, v in got.items()}
+
+
 def _train_correct(cfg, setting, pairs, ids, seed, workers, cache) -> dict:
     """Training-set correctness of each (arm, scale): ``{(json of arm, scale): (1, n)}``."""
-    alpha, reset, sem, t = setting
-    base = {**_base_task(cfg, alpha=alpha, reset=reset, semantics=sem, split="train",
-                         ids=[int(i) for i in ids], seed=seed), "steps": t}
-    outs = _map(predictions_task, [{**base, "arm": a, "scale": s} for a, s in pairs],
-                workers, cache)
-    return {(json.dumps(a, sort_keys=True), s): _correct(o, t)[None]
-            for (a, s), o in zip(pairs, outs, strict=True)}
+    return _correct_on(cfg, setting, pairs, "train", [ids], [seed], workers, cache)
 
 
 def _select(cfg, arms, setting, idx, workers, cache) -> list[dict]:
@@ -688,21 +708,10 @@ def _test_correct(cfg, setting, pairs, seeds, workers, cache) -> dict:
     (arm, scale, seed)); returns ``{(json of arm, scale): bool array (len(seeds), n)}``.
     """
     ac = cfg["accuracy"]
-    alpha, reset, sem, t = setting
     idx = split_indices(cfg["subset_seed"], cfg["n_calib"], cfg["n_select"],
                         ac.get("n_test", cfg["n_test"]))
-    test = {**_base_task(cfg, alpha=alpha, reset=reset, semantics=sem, split="test"),
-            "steps": t}
     blocks = np.array_split(idx["test"], ac.get("test_blocks", 1))
-    keys = [(a, s, seed) for a, s in pairs for seed in seeds]
-    tasks = [{**test, "arm": a, "scale": s, "seed": seed, "ids": b.tolist()}
-             for a, s, seed in keys for b in blocks]
-    outs = iter(_map(predictions_task, tasks, workers, cache))
-    got: dict = {}
-    for a, s, _ in keys:  # the blocks of one (arm, scale, seed), in image order
-        c = np.concatenate([_correct(next(outs), t) for _ in blocks])
-        got.setdefault((json.dumps(a, sort_keys=True), s), []).append(c)
-    return {k: np.array(v) for k, v in got.items()}
+    return _correct_on(cfg, setting, pairs, "test", blocks, seeds, workers, cache)
 
 
 def threshold_check(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
@@ -919,8 +928,12 @@ def confirm_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> d
 
 
 def confirm_reading(arm: dict) -> str:
-    """The reading rule of the confirmatory stage for one family, in words."""
-    d, rec = arm["test"]["difference"], arm["test"]["recovered"]
+    """The reading rule of the confirmatory stage for one family, in words.
+
+    ``arm``: a confirmatory arm (its ``test`` comparison is read) or a :func:`_compare`.
+    """
+    cmp = arm.get("test", arm)
+    d, rec = cmp["difference"], cmp["recovered"]
     if d["lo"] > 0:
         return ("recovers the gap" if rec["mean"] >= 0.5
                 else "beats a well-chosen threshold")
@@ -955,6 +968,143 @@ def confirm_markdown(doc: dict) -> str:
                      f"({r['n_select']}) |")
         lines += [f"| {st} | {a['label']} | {_scale_list(a['curve'], a['scale'])} |"
                   for a in r["arms"]]
+    return "\n".join(lines)
+
+
+def holdout_size(row: dict, hc: dict) -> int:
+    """The fourth session's size rule: held-out training images for one confirmatory row.
+
+    The smallest multiple of ``hc["block"]`` images ``n_h`` with
+    ``max_k MDE_k * sqrt(n / (n + n_h)) <= hc["target_mde"]``, where ``MDE_k`` is the
+    80%-power effect of comparison ``k`` on the row's ``n`` test images; capped at
+    ``hc["cap"]``. Only the test set's variances enter, never a difference.
+    """
+    n = min(a["test"]["difference"]["n"] for a in row["arms"])
+    worst = max(_mde(a["test"]["difference"]) for a in row["arms"])
+    need = n * ((worst / hc["target_mde"]) ** 2 - 1)
+    if need <= 0:
+        return 0
+    return int(min(hc["cap"], hc["block"] * math.ceil(need / hc["block"])))
+
+
+def holdout_blocks(subset_seed: int, start: int, n: int, block: int,
+                   n_train: int = 60_000) -> list[np.ndarray]:
+    """Training indices ``perm[start : start + n]`` in blocks of ``block`` (each sorted).
+
+    ``perm`` is the permutation of :func:`split_indices` for ``subset_seed``, whose first
+    ``start`` entries are its calibration, selection and pilot subsets, so the blocks are
+    disjoint from all three, and a larger ``n`` only appends blocks.
+    """
+    if n < 0 or block < 1 or start + n > n_train:
+        raise ValueError(f"n={n} held-out images after the first {start} do not fit in "
+                         f"{n_train} training images (block={block})")
+    perm = np.random.default_rng(subset_seed).permutation(n_train)[start:start + n]
+    return [np.sort(perm[i:i + block]).astype(np.int64) for i in range(0, n, block)]
+
+
+def holdout_setting(cfg: dict, row: dict, *, workers: int = 1, cache=None) -> tuple[dict, dict]:
+    """The fourth session's stage at one row of the confirmatory table (``row``).
+
+    Every series (the baseline and each family's arm) runs at its confirmatory scale,
+    unchanged, on :func:`holdout_size` further training images (:func:`holdout_blocks`,
+    spike seed ``cfg["holdout"]["seed"]``, common random numbers); each family is compared
+    with the baseline on those images alone and pooled with the row's test images (one
+    seed-averaged difference per image).
+    """
+    hc = cfg["holdout"]
+    setting = (float(row["alpha"]), row["reset"], row["semantics"], int(row["T"]))
+    series = [{"method": "none"}] + [a["arm"] for a in row["arms"]]
+    pairs = list(zip(series, [row["baseline_scale"]] + [a["scale"] for a in row["arms"]],
+                     strict=True))
+    n_h = holdout_size(row, hc)
+    start = cfg["n_calib"] + cfg["n_select"] + cfg["confirm"]["n_select"]
+    blocks = holdout_blocks(cfg["subset_seed"], start, n_h, hc["block"])
+    ids = np.concatenate(blocks) if blocks else np.zeros(0, np.int64)
+    test = _test_correct(cfg, setting, pairs, list(range(int(row["seeds"]))), workers, cache)
+    held = (_correct_on(cfg, setting, pairs, "train", blocks, [hc["seed"]], workers, cache)
+            if blocks else {})
+    idx = split_indices(cfg["subset_seed"], cfg["n_calib"], cfg["n_select"],
+                        cfg["accuracy"].get("n_test", cfg["n_test"]))
+    ann_t = _ann_correct(cfg["model"], idx["test"]).astype(float)
+    ann_h = _ann_correct(cfg["model"], ids, "train").astype(float)
+    ann_p = np.concatenate([ann_t, ann_h])
+    keys = [(json.dumps(a, sort_keys=True), g) for a, g in pairs]
+    tc = [test[k].mean(axis=0) for k in keys]  # per image, averaged over the test seeds
+    hcor = [held[k].mean(axis=0) if held else np.zeros(0) for k in keys]
+    pooled = [np.concatenate([t, h])[None] for t, h in zip(tc, hcor, strict=True)]
+    out = {"alpha": setting[0], "reset": setting[1], "semantics": setting[2],
+           "T": setting[3], "seeds": int(row["seeds"]), "n_test": int(ann_t.size),
+           "n_holdout": int(n_h), "holdout_seed": hc["seed"],
+           "target_mde": hc["target_mde"], "baseline_scale": row["baseline_scale"],
+           "ann_accuracy": {"test": float(ann_t.mean()),
+                            "holdout": float(ann_h.mean()) if n_h else None},
+           "baseline": {"test": _ci(tc[0]), "holdout": _ci(hcor[0]) if n_h else None,
+                        "pooled": _ci(pooled[0][0])},
+           "gap": {"holdout": _ci(ann_h - hcor[0]) if n_h else None,
+                   "pooled": _ci(ann_p - pooled[0][0])}, "arms": []}
+    arrays = {f"{_row_tag(out)}_holdout_ids": ids}
+    for k in range(1, len(series)):
+        a = row["arms"][k - 1]
+        out["arms"].append({
+            "label": a["label"], "arm": a["arm"], "scale": a["scale"],
+            "test": a["test"]["difference"],
+            "holdout": _compare(ann_h, hcor[0][None], hcor[k][None]) if n_h else None,
+            "pooled": _compare(ann_p, pooled[0], pooled[k])})
+    for k, c in enumerate(hcor):
+        arrays[f"{_row_tag(out)}_series{k}"] = c.astype(bool)
+    return out, arrays
+
+
+def holdout_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
+    """The fourth session's stage (docs/study.md) at every row of ``confirm_<mode>.json``.
+
+    Writes ``holdout_<mode>.json/.npz`` after each setting (per-image correctness of every
+    series on the held-out images, and their indices, in the npz).
+    """
+    src = Path(out_dir) / f"confirm_{cfg['mode']}.json"
+    if not src.exists():
+        raise FileNotFoundError(f"{src} is missing: run the confirmatory stage first "
+                                "(python -m validation study --part confirm)")
+    rows = json.loads(src.read_text())["rows"]
+    cfg = {**cfg, "accuracy": cfg["accuracy"] or PREREGISTERED}
+    path, _ = load_model(cfg["model"])
+    doc = {"part": "holdout", "rows": [], "provenance": provenance(path, cfg)}
+    arrays: dict = {}
+    t0 = time.perf_counter()
+    for r in rows:
+        log(f"holdout {_row_tag(r)}: {holdout_size(r, cfg['holdout'])} training images x "
+            f"{1 + len(r['arms'])} series")
+        row, arr = holdout_setting(cfg, r, workers=workers, cache=out_dir / "tasks")
+        doc["rows"].append(row)
+        arrays.update(arr)
+        doc["elapsed_s"] = time.perf_counter() - t0
+        _write(doc, arrays, out_dir, f"holdout_{cfg['mode']}")
+        log(f"holdout {_row_tag(row)}: pooled " + "; ".join(
+            f"{a['label']} {100 * a['pooled']['difference']['mean']:+.2f} "
+            f"(power {_power_of(a['pooled']['difference']):.2f})" for a in row["arms"]))
+    return doc
+
+
+def holdout_markdown(doc: dict) -> str:
+    """The fourth session's stage as Markdown: held-out and pooled comparisons."""
+    lines = ["| setting | images (test + held-out) | ANN % held-out | baseline % held-out "
+             "@scale | gap held-out (points) | method @scale | diff held-out (points) | "
+             "diff pooled (points) | power 0.3 pt (pooled) | 80%-power effect (points) | "
+             "recovered, pooled [95% CI] | reading (pooled) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        st, nh = _row_tag(r), r["n_holdout"]
+        ann = f"{100 * r['ann_accuracy']['holdout']:.2f}" if nh else "-"
+        base = (f"{_pts(r['baseline']['holdout'])}" if nh else "-")
+        gap = _pts(r["gap"]["holdout"], True) if nh else "-"
+        for a in r["arms"]:
+            d, rec = a["pooled"]["difference"], a["pooled"]["recovered"]
+            held = _pts(a["holdout"]["difference"], True) if nh else "-"
+            lines.append(
+                f"| {st} | {r['n_test']:,} + {nh:,} | {ann} | {base} @{r['baseline_scale']:g} "
+                f"| {gap} | {a['label']} @{a['scale']:g} | {held} | {_pts(d, True)} | "
+                f"{_power_of(d):.2f} | {100 * _mde(d):.2f} | {rec['mean']:.2f} "
+                f"[{rec['lo']:.2f}, {rec['hi']:.2f}] | {confirm_reading(a['pooled'])} |")
     return "\n".join(lines)
 
 
@@ -1343,7 +1493,8 @@ def report(out_dir: Path, mode: str) -> str:
     parts = []
     for part, fn in (("regime", regime_markdown), ("fidelity", fidelity_markdown),
                      ("power", power_markdown), ("accuracy", accuracy_markdown),
-                     ("explore", explore_markdown), ("confirm", confirm_markdown)):
+                     ("explore", explore_markdown), ("confirm", confirm_markdown),
+                     ("holdout", holdout_markdown)):
         path = Path(out_dir) / f"{part}_{mode}.json"
         if path.exists():
             doc = json.loads(path.read_text())
@@ -1356,7 +1507,7 @@ def report(out_dir: Path, mode: str) -> str:
 
 # --------------------------------------------------------------------------- command line
 
-PARTS = ("regime", "fidelity", "power", "accuracy", "explore", "confirm")
+PARTS = ("regime", "fidelity", "power", "accuracy", "explore", "confirm", "holdout")
 
 
 def config(mode: str, overrides: dict | None = None) -> dict:
@@ -1421,7 +1572,8 @@ def handle(args) -> int:
     for part in parts:
         fn = globals()[{"regime": "regime_map", "fidelity": "fidelity_table",
                         "power": "power_table", "accuracy": "accuracy_table",
-                        "explore": "threshold_check", "confirm": "confirm_table"}[part]]
+                        "explore": "threshold_check", "confirm": "confirm_table",
+                        "holdout": "holdout_table"}[part]]
         docs[part] = fn(cfg, out_dir, workers=args.workers, log=_log)
     if not args.no_figure:
         _log("figures: python -m figures study_regime study_fidelity study_accuracy study_confirm"
