@@ -29,7 +29,7 @@ PAPER = ("fig01", "fig02", "fig03", "fig04", "fig05")
 #: Figures of results written by ``python -m validation``: name -> module.
 RESULTS = {"conversion": "fig_conversion", "diagnostics": "fig_diagnostics",
            "study_regime": "fig_study", "study_fidelity": "fig_study", "study_accuracy": "fig_study",
-           "study_confirm": "fig_study"}
+           "study_confirm": "fig_study", "study_holdout": "fig_study"}
 NAMES = PAPER + tuple(RESULTS)
 
 

@@ -1,9 +1,10 @@
 """Figures of the conversion study (issue 11), drawn from its result files only.
 
-Data: ``results/study/{regime,fidelity,accuracy,confirm}_<mode>.json`` written by
+Data: ``results/study/{regime,fidelity,accuracy,confirm,holdout}_<mode>.json`` written by
 ``python -m validation study``. This module reads those files; it never simulates. It
-serves four result figures of :mod:`figures` (``study_regime``, ``study_fidelity``,
-``study_accuracy``, ``study_confirm``: ``python -m figures study_regime``) through the same
+serves five result figures of :mod:`figures` (``study_regime``, ``study_fidelity``,
+``study_accuracy``, ``study_confirm``, ``study_holdout``: ``python -m figures
+study_regime``) through the same
 config/compute/plot/caption/summary/cache protocol as the others; the cached data is the
 part's JSON document (a string array), so new results invalidate the cache.
 
@@ -15,6 +16,9 @@ part's JSON document (a string array), so new results invalidate the cache.
   The same bars draw the confirmatory stage (``study_confirm``), whose thresholds are
   selected per series on 1000 training images.
 * :func:`plot_fidelity`: first-layer MSE and dominance error of every method.
+* :func:`plot_holdout`: the fourth session's stage, every method - baseline difference
+  (points) with its 95% CI, pooled over test and unused training images, beside the
+  test-only one, against the 0.3-point effect the power target names.
 """
 
 from __future__ import annotations
@@ -29,14 +33,14 @@ from .paths import RESULTS_DIR
 from .style import COLORS, figure, styled
 
 __all__ = ["CONFIGS", "STUDY_DIR", "caption", "compute", "config", "load", "plot",
-           "plot_bars", "plot_fidelity", "plot_regime", "summary"]
+           "plot_bars", "plot_fidelity", "plot_holdout", "plot_regime", "summary"]
 
 TITLE = "Conversion study: regime map, first-layer fidelity, powered accuracy comparison"
 NEEDS = "python -m validation study"
 CONFIGS = {"quick": {"version": 1, "mode": "quick"}, "full": {"version": 1, "mode": "full"}}
 #: Figure name -> part of the study.
 PARTS = {"study_regime": "regime", "study_fidelity": "fidelity", "study_accuracy": "accuracy",
-         "study_confirm": "confirm"}
+         "study_confirm": "confirm", "study_holdout": "holdout"}
 
 STUDY_DIR = RESULTS_DIR / "study"
 _LINE_COLORS = ("#1b6ca8", "#e07b00", "#3a9e4f", "#b8336a", "#6b6b6b")
@@ -171,6 +175,31 @@ def plot_fidelity(doc: dict):
     return fig
 
 
+@styled
+def plot_holdout(doc: dict):
+    """Forest plot: method - baseline (points, 95% CI), pooled (filled) and test only (open)."""
+    rows = doc["rows"]
+    items = [(r, a) for r in rows for a in r["arms"]]
+    fig, ax = figure(ncols=1, width=4.6, height=0.9 + 0.22 * len(items))
+    ys = -np.arange(len(items), dtype=float)
+    for y, (_r, a) in zip(ys, items, strict=True):
+        d, t = a["pooled"]["difference"], a["test"]
+        ax.errorbar(100 * d["mean"], y, xerr=[[100 * (d["mean"] - d["lo"])],
+                                             [100 * (d["hi"] - d["mean"])]],
+                    fmt="o", ms=3.5, color=COLORS["l4"] if a["arm"]["method"] == "l4"
+                    else "#3a9e4f", capsize=1.5, lw=1)
+        ax.errorbar(100 * t["mean"], y - 0.3, xerr=[[100 * (t["mean"] - t["lo"])],
+                                                   [100 * (t["hi"] - t["mean"])]],
+                    fmt="o", ms=3, mfc="white", color="0.55", capsize=1, lw=0.7)
+    for x, ls in ((0.0, "-"), (0.3, "--"), (-0.3, "--")):
+        ax.axvline(x, color=COLORS["theory"], lw=0.8, ls=ls)
+    ax.set_yticks(ys, [f"a{r['alpha']:g} {r['reset']} T{r['T']} {r['semantics'][:4]}: "
+                       f"{a['label']}" for r, a in items], fontsize=5.5)
+    ax.set_xlabel("method - baseline (points)")
+    ax.grid(False, axis="y")
+    return fig
+
+
 def config(mode: str, data_dir=None, name: str = "study_regime") -> dict:
     """The config of figure ``name`` in ``mode`` (else quick), with its input's sha256.
 
@@ -201,7 +230,7 @@ def compute(cfg) -> dict:
 
 
 _PLOTS = {"regime": "plot_regime", "fidelity": "plot_fidelity", "accuracy": "plot_bars",
-          "confirm": "plot_bars"}
+          "confirm": "plot_bars", "holdout": "plot_holdout"}
 
 
 def plot(d: dict):
@@ -227,6 +256,11 @@ def caption(d: dict) -> str:
         "confirm": "Fig. S4. Confirmatory stage: test accuracy (95% CIs) with every series' "
                    "threshold scale selected on 1000 training images (0.05 grid): baseline, "
                    "L4 and the best new method on those images; dashed: the ANN.",
+        "holdout": "Fig. S5. Confirmatory comparisons with more images: each method minus "
+                   "the baseline (points, 95% CI), each at its confirmatory threshold scale, "
+                   "pooled over the 10,000 test images and the unused training images the "
+                   "power rule asks for (filled; black: L4), and on the test images alone "
+                   "(open, grey); dashed: +-0.3 points, the effect of the power target.",
     }[str(d["part"])] + (" " + _quick_prefix(cfg).strip() if _quick_prefix(cfg) else "")
 
 
@@ -268,4 +302,14 @@ def _summary(part: str, rows: list) -> str:
         return (f"{len(rows)} settings, {len(arms)} method-baseline differences at thresholds "
                 f"selected on training images: {above} with a 95% CI above zero, {below} "
                 "below.")
+    if part == "holdout":
+        from validation.study import _power_of
+
+        arms = [a["pooled"]["difference"] for r in rows for a in r["arms"]]
+        above = sum(d["lo"] > 0 for d in arms)
+        below = sum(d["hi"] < 0 for d in arms)
+        powered = sum(_power_of(d) >= 0.8 for d in arms)
+        return (f"{len(rows)} settings, {len(arms)} differences pooled over test and unused "
+                f"training images: {above} with a 95% CI above zero, {below} below; "
+                f"{powered} of {len(arms)} have 80% power for 0.3 points.")
     return f"{len(rows)} pre-registered settings compared on the test set."

@@ -79,7 +79,9 @@ _RESULT_HEADINGS = {"conversion": "Conversion: baseline vs adjusted first layer"
                     "study_fidelity": "Conversion study: first-layer fidelity",
                     "study_accuracy": "Conversion study: pre-registered accuracy comparison",
                     "study_confirm": "Conversion study: confirmatory stage (thresholds "
-                                     "selected on 1000 training images)"}
+                                     "selected on 1000 training images)",
+                    "study_holdout": "Conversion study: the confirmatory comparisons "
+                                     "on more images (unused training images)"}
 
 
 def results_section(name, mode="full", *, out_dir=None, report_dir=None, results_dir=None) -> str:

@@ -1,6 +1,7 @@
 """Does a first-layer adjustment recover conversion loss? The study of issue 11.
 
-``python -m validation study [--quick] [--part regime|fidelity|power|accuracy|explore|confirm|holdout|all] [--workers N]``
+``python -m validation study [--quick] [--part PART|all] [--workers N]``, PART one of
+regime, fidelity, power, accuracy, explore, confirm, holdout.
 
 Seven parts, each a loop over *pure tasks* (a task is a function of its settings, the
 image indices and a seed, returning arrays; see :func:`predictions_task` and
@@ -34,7 +35,8 @@ holdout (:func:`holdout_table`)
     no other part used (as many as its power rule asks), and pooled with the test set.
 
 Outputs: ``results/study/study_<mode>.json`` (tables + provenance), ``.npz`` (per-image
-arrays); ``python -m figures study_regime study_fidelity study_accuracy study_confirm`` draws them.
+arrays); ``python -m figures study_regime study_fidelity study_accuracy study_confirm
+study_holdout`` draws them.
 """
 
 from __future__ import annotations
@@ -1576,8 +1578,8 @@ def handle(args) -> int:
                         "holdout": "holdout_table"}[part]]
         docs[part] = fn(cfg, out_dir, workers=args.workers, log=_log)
     if not args.no_figure:
-        _log("figures: python -m figures study_regime study_fidelity study_accuracy study_confirm"
-             + (" --quick" if mode == "quick" else ""))
+        _log("figures: python -m figures study_regime study_fidelity study_accuracy "
+             "study_confirm study_holdout" + (" --quick" if mode == "quick" else ""))
     return 0
 
 

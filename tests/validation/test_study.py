@@ -16,7 +16,8 @@ TINY = {"steps": 4, "report_steps": [2, 4], "alphas": [1.0], "resets": ["hard"],
                      "methods": ["l4", "ratematch", "overshoot"], "selection_seeds": [1],
                      "test_blocks": 2},
         "power": {"n_pilot": 3, "seeds": [0, 1]},
-        "confirm": {"n_select": 4, "seed": 50_000, "start": [0.5], "grid": [0.25, 0.5, 1.0]}}
+        "confirm": {"n_select": 4, "seed": 50_000, "start": [0.5], "grid": [0.25, 0.5, 1.0]},
+        "holdout": {"block": 2, "seed": 60_000, "target_mde": 0.0027, "cap": 4}}
 
 
 def test_split_indices_disjoint_and_seeded():
@@ -182,7 +183,35 @@ def test_tables_end_to_end_and_figures(tmp_path):
             "worse than a well-chosen threshold", "no difference of the CI's size")
     assert "selection accuracy % by scale" in study.report(tmp_path, "quick")
     assert cr["best_l4"] == "l4 r_s=0.5" and cr["best_new_method"] in ("ratematch", "overshoot")
-    for name in ("study_regime", "study_fidelity", "study_accuracy", "study_confirm"):
+    # the fourth session's stage: the confirmatory scales on unused training images; a
+    # test-set spread this wide asks for more images than the cap (so: the cap, 2 blocks)
+    doc = json.loads((tmp_path / "confirm_quick.json").read_text())
+    for a in doc["rows"][0]["arms"]:
+        a["test"]["difference"]["sd"] = 0.5
+    (tmp_path / "confirm_quick.json").write_text(json.dumps(doc))
+    n_tasks = len(list((tmp_path / "tasks").glob("pred_*.npz")))
+    (hr,) = study.holdout_table(cfg, tmp_path, log=lambda m: None)["rows"]
+    assert hr["n_holdout"] == 4 and hr["n_test"] == TINY["n_test"]
+    series = 1 + len(hr["arms"])
+    assert len(list((tmp_path / "tasks").glob("pred_*.npz"))) == n_tasks + series * 2
+    with np.load(tmp_path / "holdout_quick.npz") as z:
+        ids = z[f"{study._row_tag(hr)}_holdout_ids"]
+        base_h = z[f"{study._row_tag(hr)}_series0"]
+    used = study.split_indices(0, TINY["n_calib"], TINY["n_select"], None, n_pilot=4)
+    assert ids.size == 4 and not np.intersect1d(
+        ids, np.concatenate([used["calib"], used["select"], used["pilot"]])).size
+    assert hr["baseline"]["holdout"]["mean"] == pytest.approx(base_h.mean())
+    for a, c in zip(hr["arms"], cr["arms"], strict=True):
+        assert a["scale"] == c["scale"]  # each series at its confirmatory scale, unchanged
+        d, h, t = a["pooled"]["difference"], a["holdout"]["difference"], a["test"]
+        assert d["n"] == 7 and h["n"] == 4
+        assert d["mean"] == pytest.approx((3 * t["mean"] + 4 * h["mean"]) / 7)
+    (again,) = study.holdout_table(cfg, tmp_path, log=lambda m: None)["rows"]
+    assert len(list((tmp_path / "tasks").glob("pred_*.npz"))) == n_tasks + series * 2
+    assert again["arms"] == hr["arms"]
+    assert "diff pooled" in study.report(tmp_path, "quick")
+    for name in ("study_regime", "study_fidelity", "study_accuracy", "study_confirm",
+                 "study_holdout"):
         res = build(name, "quick", out_dir=tmp_path / "fig", results_dir=tmp_path)
         assert res["files"][0].name == f"{name}.png" and res["files"][0].stat().st_size > 5000
         assert res["caption"].startswith("Fig. S") and res["summary"]
@@ -260,3 +289,33 @@ def test_minimal_detectable_effect_matches_the_power_formula():
     mde = study._mde(ci)
     assert mde == pytest.approx((1.959964 + 0.841621) * 0.001, rel=1e-5)
     assert study._power_of(ci, effect=mde) == pytest.approx(0.8, abs=1e-4)
+
+
+def test_holdout_size_follows_the_variance_rule():
+    hc = {"block": 5000, "target_mde": 0.0027, "cap": 40_000}
+
+    def row(*mdes, n=10_000):  # arms whose test-set 80%-power effect is ``mdes``
+        k = study._mde({"sd": 1.0, "n": 1})
+        return {"arms": [{"test": {"difference": {"sd": m / k * n ** 0.5, "n": n}}}
+                         for m in mdes]}
+
+    # the worst comparison decides: 10,000 * ((0.0053 / 0.0027)**2 - 1) = 28,532 -> 30,000
+    assert study.holdout_size(row(0.001, 0.0053), hc) == 30_000
+    assert study.holdout_size(row(0.0037), hc) == 10_000  # 8,779 -> 10,000
+    assert study.holdout_size(row(0.0027, 0.001), hc) == 0  # already there
+    assert study.holdout_size(row(0.02), hc) == 40_000  # the cap
+
+
+def test_holdout_blocks_are_disjoint_from_the_study_subsets_and_append():
+    used = study.split_indices(3, 20, 10, None, n_pilot=5)
+    blocks = study.holdout_blocks(3, 35, 100, 40)
+    assert [b.size for b in blocks] == [40, 40, 20]
+    ids = np.concatenate(blocks)
+    assert np.unique(ids).size == 100
+    assert not np.intersect1d(ids, np.concatenate([used[k] for k in ("calib", "select",
+                                                                      "pilot")])).size
+    assert all(np.all(np.diff(b) > 0) for b in blocks)
+    for a, b in zip(study.holdout_blocks(3, 35, 80, 40), blocks, strict=False):
+        np.testing.assert_array_equal(a, b)  # a larger n only appends blocks
+    with pytest.raises(ValueError, match="n=59970"):
+        study.holdout_blocks(3, 35, 59_970, 40)
