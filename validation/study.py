@@ -716,6 +716,18 @@ def _test_correct(cfg, setting, pairs, seeds, workers, cache) -> dict:
     return _correct_on(cfg, setting, pairs, "test", blocks, seeds, workers, cache)
 
 
+def _stage_start(cfg: dict, out_dir: Path, part: str, needs: str) -> tuple[list, dict, dict]:
+    """Rows of the part ``needs`` wrote, ``cfg`` with the plan's arms, ``part``'s new doc."""
+    src = Path(out_dir) / f"{needs}_{cfg['mode']}.json"
+    if not src.exists():
+        raise FileNotFoundError(f"{src} is missing: run that part first "
+                                f"(python -m validation study --part {needs})")
+    cfg = {**cfg, "accuracy": cfg["accuracy"] or PREREGISTERED}
+    path, _ = load_model(cfg["model"])
+    return (json.loads(src.read_text())["rows"], cfg,
+            {"part": part, "rows": [], "provenance": provenance(path, cfg)})
+
+
 def threshold_check(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
     """EXPLORATORY, not pre-registered: each arm against the baseline at the arm's scale.
 
@@ -736,13 +748,10 @@ def threshold_check(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) ->
     "on the test set" must not be an artefact of the range. Writes
     ``explore_<mode>.json``.
     """
-    src = json.loads((Path(out_dir) / f"accuracy_{cfg['mode']}.json").read_text())
-    cfg = {**cfg, "accuracy": cfg["accuracy"] or PREREGISTERED}
-    path, _ = load_model(cfg["model"])
-    doc = {"part": "explore", "rows": [], "provenance": provenance(path, cfg)}
+    rows, cfg, doc = _stage_start(cfg, out_dir, "explore", "accuracy")
     t0 = time.perf_counter()
     none = {"method": "none"}
-    for r in src["rows"]:
+    for r in rows:
         setting = (float(r["alpha"]), r["reset"], r["semantics"], int(r["T"]))
         seeds = list(range(int(r.get("seeds_done", len(cfg["seeds"])))))
         used = {a["scale"] for a in r["arms"]} | {r["baseline_scale"]}
@@ -908,14 +917,7 @@ def confirm_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> d
     runs :func:`confirm_setting` for each row in its order; writes ``confirm_<mode>.json``
     after each setting.
     """
-    src = Path(out_dir) / f"accuracy_{cfg['mode']}.json"
-    if not src.exists():
-        raise FileNotFoundError(f"{src} is missing: run the accuracy part first "
-                                "(python -m validation study --part accuracy)")
-    rows = json.loads(src.read_text())["rows"]
-    cfg = {**cfg, "accuracy": cfg["accuracy"] or PREREGISTERED}
-    path, _ = load_model(cfg["model"])
-    doc = {"part": "confirm", "rows": [], "provenance": provenance(path, cfg)}
+    rows, cfg, doc = _stage_start(cfg, out_dir, "confirm", "accuracy")
     t0 = time.perf_counter()
     for r in rows:
         row = confirm_setting(cfg, r, workers=workers, cache=out_dir / "tasks")
@@ -1063,14 +1065,7 @@ def holdout_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> d
     Writes ``holdout_<mode>.json/.npz`` after each setting (per-image correctness of every
     series on the held-out images, and their indices, in the npz).
     """
-    src = Path(out_dir) / f"confirm_{cfg['mode']}.json"
-    if not src.exists():
-        raise FileNotFoundError(f"{src} is missing: run the confirmatory stage first "
-                                "(python -m validation study --part confirm)")
-    rows = json.loads(src.read_text())["rows"]
-    cfg = {**cfg, "accuracy": cfg["accuracy"] or PREREGISTERED}
-    path, _ = load_model(cfg["model"])
-    doc = {"part": "holdout", "rows": [], "provenance": provenance(path, cfg)}
+    rows, cfg, doc = _stage_start(cfg, out_dir, "holdout", "confirm")
     arrays: dict = {}
     t0 = time.perf_counter()
     for r in rows:

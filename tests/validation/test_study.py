@@ -319,3 +319,11 @@ def test_holdout_blocks_are_disjoint_from_the_study_subsets_and_append():
         np.testing.assert_array_equal(a, b)  # a larger n only appends blocks
     with pytest.raises(ValueError, match="n=59970"):
         study.holdout_blocks(3, 35, 59_970, 40)
+
+
+@pytest.mark.parametrize(("fn", "needs"), [("threshold_check", "accuracy"),
+                                           ("confirm_table", "accuracy"),
+                                           ("holdout_table", "confirm")])
+def test_later_stages_name_the_part_they_need(tmp_path, fn, needs):
+    with pytest.raises(FileNotFoundError, match=f"{needs}_quick.json is missing.*--part {needs}"):
+        getattr(study, fn)(study.config("quick"), tmp_path)
