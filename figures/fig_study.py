@@ -197,6 +197,16 @@ def plot_holdout(doc: dict):
                        f"{a['label']}" for r, a in items], fontsize=5.5)
     ax.set_xlabel("method - baseline (points)")
     ax.grid(False, axis="y")
+    from matplotlib.lines import Line2D
+
+    ax.legend(handles=[Line2D([], [], marker="o", ls="none", color=COLORS["l4"], ms=3.5,
+                              label="pooled: L4"),
+                       Line2D([], [], marker="o", ls="none", color="#3a9e4f", ms=3.5,
+                              label="pooled: other"),
+                       Line2D([], [], marker="o", ls="none", color="0.55", mfc="white",
+                              ms=3, label="test only")],
+              loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=6.5,
+              frameon=False)
     return fig
 
 
