@@ -287,13 +287,17 @@ def _quick_prefix(cfg: dict) -> str:
             if cfg.get("mode") == "quick" or cfg.get("n_test", 10**9) < 100 else "")
 
 
+def _n(k: int, noun: str) -> str:
+    return f"{k} {noun}{'' if k == 1 else 's'}"
+
+
 def _summary(part: str, rows: list) -> str:
     if part == "regime":
         pts = [(r["alpha"], r["reset"], r["semantics"], p["T"], p["gap"]["mean"])
                for r in rows for p in r["per_T"]]
         big = [p for p in pts if p[4] >= 0.02]
         worst = max(pts, key=lambda p: p[4]) if pts else None
-        return (f"{len(rows)} settings mapped; {len(big)} of {len(pts)} (setting, T) points "
+        return (f"{_n(len(rows), 'setting')} mapped; {len(big)} of {len(pts)} (setting, T) points "
                 "have a gap of at least 2 points"
                 + (f"; the largest is {100 * worst[4]:+.2f} points (alpha {worst[0]:g}, "
                    f"{worst[1]} reset, {worst[2]}, T = {worst[3]})." if worst else "."))
@@ -309,7 +313,7 @@ def _summary(part: str, rows: list) -> str:
         arms = [a for r in rows for a in r["arms"]]
         above = sum(a["test"]["difference"]["lo"] > 0 for a in arms)
         below = sum(a["test"]["difference"]["hi"] < 0 for a in arms)
-        return (f"{len(rows)} settings, {len(arms)} method-baseline differences at thresholds "
+        return (f"{_n(len(rows), 'setting')}, {len(arms)} method-baseline differences at thresholds "
                 f"selected on training images: {above} with a 95% CI above zero, {below} "
                 "below.")
     if part == "holdout":
@@ -319,7 +323,7 @@ def _summary(part: str, rows: list) -> str:
         above = sum(d["lo"] > 0 for d in arms)
         below = sum(d["hi"] < 0 for d in arms)
         powered = sum(_power_of(d) >= 0.8 for d in arms)
-        return (f"{len(rows)} settings, {len(arms)} differences pooled over test and unused "
+        return (f"{_n(len(rows), 'setting')}, {len(arms)} differences pooled over test and unused "
                 f"training images: {above} with a 95% CI above zero, {below} below; "
                 f"{powered} of {len(arms)} have 80% power for 0.3 points.")
     return f"{len(rows)} pre-registered settings compared on the test set."
