@@ -24,7 +24,7 @@ def _noop(i):
 
 
 def _protocol(net, train, test, settings, client, block, workers) -> dict:
-    from l4theory.convert.sweep import plan_sweeps, run_plan
+    from l4theory.experiment.sweep import plan_sweeps, run_plan
 
     plan = plan_sweeps(settings, len(test[0]), block)
     t0 = time.perf_counter()
@@ -42,7 +42,7 @@ def dask(quick: bool = False) -> dict:
     from l4theory.convert import datasets
     from l4theory.convert.io import load_network
     from l4theory.convert.simulate import simulate
-    from l4theory.convert.tasks import dask_client
+    from l4theory.experiment.executors import dask_client
     from validation.conversion import CONFIGS, REPO_ROOT, protocol_settings
 
     net = load_network(REPO_ROOT / "models" / "fmnist_mlp.safetensors")

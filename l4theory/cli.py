@@ -223,14 +223,14 @@ def _floats(text: str) -> list[float]:
 
 
 def sweep_settings(args):
-    """The :class:`~l4theory.convert.sweep.SweepSettings` of parsed ``l4theory sweep`` args.
+    """The :class:`~l4theory.experiment.sweep.SweepSettings` of parsed ``l4theory sweep`` args.
 
     Raises
     ------
     CLIError
         Naming the option and its value when a setting is invalid.
     """
-    from .convert.sweep import SweepSettings
+    from .experiment.sweep import SweepSettings
 
     values = {"steps": args.steps, "alpha": args.leak, "reset": args.reset,
               "encoder": args.encoder, "semantics": args.semantics,
@@ -255,7 +255,7 @@ def sweep_settings(args):
 
 
 def _check_sweep(args) -> None:
-    from .convert.tasks import check_dist_options
+    from .experiment.executors import check_dist_options
 
     _check_model(args)
     sweep_settings(args)
@@ -277,7 +277,7 @@ def add_sweep_parser(subparsers) -> None:
     subparsers : argparse._SubParsersAction
         The object returned by ``parser.add_subparsers()``.
     """
-    from .convert.sweep import _BACKENDS, _ENCODERS, SEMANTICS
+    from .experiment.sweep import _BACKENDS, _ENCODERS, SEMANTICS
 
     sp = subparsers.add_parser(
         "sweep", help="threshold-scale x r_s sweep: select on training data, test with CIs",
@@ -350,7 +350,7 @@ def block_size(args) -> int | None:
 
 def cmd_sweep(args) -> int:
     """Handler of ``l4theory sweep``; returns the exit status."""
-    from .convert.sweep import sweep_model, write_json
+    from .experiment.sweep import sweep_model, write_json
 
     settings = sweep_settings(args)
     (res,), prov, _ = sweep_model(
@@ -374,7 +374,7 @@ def cmd_sweep(args) -> int:
         out = Path(args.output)
         if out.exists():
             raise CLIError(f"{out} exists; choose another name")
-        write_json(out, {**res.to_json(), "provenance": prov})
+        write_json(out, {**res.to_json(), "provenance": prov}, overwrite=False)
         print(f"wrote {out}")
     return 0
 

@@ -20,7 +20,7 @@ def _run_distributed(names, size, out_dir, workers, scheduler) -> dict:
     """Run each study as one Dask task; write the summary of all of them."""
     from pathlib import Path
 
-    from l4theory.convert.tasks import dask_client
+    from l4theory.experiment.executors import dask_client
 
     from .paths import RESULTS_DIR
     from .studies import STUDIES, run_studies, summary_table
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
 
             check_arguments(args)
         elif args.cmd == "run":
-            from l4theory.convert.tasks import check_dist_options
+            from l4theory.experiment.executors import check_dist_options
 
             check_dist_options(args.workers, args.scheduler)
             unknown = [n for n in args.names if n != "all" and n not in STUDIES]

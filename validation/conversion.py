@@ -6,7 +6,7 @@ For five leak factors from no leak to fast leak, ``alpha`` in {1.0, 0.99, 0.97, 
 (per-step membrane retention; with ``alpha = exp(-dt/tau)`` these are ``tau/dt`` = inf,
 99.5, 32.8, 13.8 and 6.2 steps, so the slowest leak forgets little over T = 75 steps and
 the fastest forgets almost everything after ~6 steps), and both soft and hard reset,
-:func:`l4theory.convert.sweep.sweep` selects on held-out training images the best
+:func:`l4theory.experiment.sweep.sweep` selects on held-out training images the best
 threshold scale of the baseline and the best ``(r_s, scale)`` of the L4-adjusted network,
 then evaluates both on a test subset with several input spike seeds (paired). Signed
 input encoder (Rathi et al. 2020), membrane readout, T = 75 as for the paper's VGG-5.
@@ -56,7 +56,7 @@ CONFIGS = {
 
 
 def protocol_settings(cfg: dict, settings=None) -> list:
-    """One :class:`~l4theory.convert.sweep.SweepSettings` per ``(alpha, reset)`` setting.
+    """One :class:`~l4theory.experiment.sweep.SweepSettings` per ``(alpha, reset)`` setting.
 
     Parameters
     ----------
@@ -65,7 +65,7 @@ def protocol_settings(cfg: dict, settings=None) -> list:
     settings : sequence of (alpha, reset), optional
         Default: every reset with every leak of :data:`ALPHAS`.
     """
-    from l4theory.convert.sweep import SweepSettings
+    from l4theory.experiment.sweep import SweepSettings
 
     pairs = list(settings) if settings is not None else [(a, r) for r in RESETS for a in ALPHAS]
     return [SweepSettings(steps=cfg["steps"], alpha=alpha, reset=reset, encoder="signed",
@@ -116,7 +116,7 @@ def run(mode: str = "quick", *, out_dir=None, overrides=None, settings=None,
     dict
         The JSON document written (``rows``: one per setting, with the summary).
     """
-    from l4theory.convert.sweep import sweep_model, write_json
+    from l4theory.experiment.sweep import sweep_model, write_json
 
     if mode not in CONFIGS:
         raise ValueError(f"mode must be one of {sorted(CONFIGS)}, got {mode!r}")
@@ -250,7 +250,7 @@ def check_arguments(args) -> dict:
     Raises ``ValueError`` naming the option (or ``ImportError`` naming the ``dist`` extra).
     """
     from l4theory.cli import DIST_BLOCK
-    from l4theory.convert.tasks import check_dist_options
+    from l4theory.experiment.executors import check_dist_options
 
     mode = "quick" if args.quick else "full"
     over = {}

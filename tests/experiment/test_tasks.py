@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from l4theory.convert import simulate as simulate_mod
-from l4theory.convert import sweep as sweep_mod
-from l4theory.convert import tasks
-from l4theory.convert.sweep import SweepSettings, plan_sweeps, sweep
-from l4theory.convert.tasks import Job, TaskCache, check_dist_options
+from l4theory.experiment import executors, tasks
+from l4theory.experiment import sweep as sweep_mod
+from l4theory.experiment.cache import TaskCache
+from l4theory.experiment.executors import check_dist_options
+from l4theory.experiment.sweep import SweepSettings, plan_sweeps, sweep
+from l4theory.experiment.tasks import Job
 
 from .test_sweep import tiny
 
@@ -172,7 +174,7 @@ def test_serial_run_does_not_import_dask(reference, monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     assert comparable(sweep(net, train, test, SETTINGS, block_size=9)) == comparable(ref)
     with pytest.raises(ImportError, match="dist"):
-        with tasks.dask_client(workers=1):
+        with executors.dask_client(workers=1):
             pass
 
 
@@ -186,12 +188,12 @@ def test_dask_local_cluster_is_bit_identical_and_fills_the_cache(reference, tmp_
 
     net, train, test, ref = reference
     before = {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    with tasks.dask_client(workers=2) as client:
+    with executors.dask_client(workers=2) as client:
         # the workers' settings must not leak into this process (Numba would refuse to
         # change its thread count at the next compilation)
         assert {k: os.environ.get(k) for k in before} == before
         # OpenBLAS's sums depend on its thread count: workers must use this process's
-        assert set(client.run(tasks.blas_threads).values()) == {tasks.blas_threads()}
+        assert set(client.run(executors.blas_threads).values()) == {executors.blas_threads()}
         assert set(client.run(lambda: os.environ.get("NUMBA_NUM_THREADS")).values()) == {"1"}
         for block in (None, 5):
             res = sweep(net, train, test, SETTINGS, block_size=block, client=client,

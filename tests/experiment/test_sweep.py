@@ -11,7 +11,7 @@ from l4theory.adjust import adjust_weights, adjusted_network
 from l4theory.convert.balance import balance
 from l4theory.convert.network import AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU
 from l4theory.convert.simulate import simulate
-from l4theory.convert.sweep import (
+from l4theory.experiment.sweep import (
     SweepResult,
     SweepSettings,
     expected_spikes,

@@ -1,0 +1,168 @@
+"""Arms: every first-layer method behind one interface, each fitted once.
+
+An :class:`Arm` names a method and its parameters -- ``none`` (the converted network as it
+is), ``l4`` and ``exact`` with a smoothing ratio ``r_s`` (Eqs. 6-9, :mod:`l4theory.adjust`),
+``ratematch`` and ``overshoot`` (:mod:`l4theory.calibrate`). :func:`fit_arm` returns the
+network an arm runs and a JSON-safe summary of its fit. A fit depends only on what its
+method reads (L4 and exact: the network, the calibration images, the balanced first
+threshold and the encoder; rate matching and overshoot also on the setting and the
+threshold scale), and is kept in this process under a key made of exactly those inputs
+(:func:`fit_key`), so an experiment fits each (arm, network, setting, scale) once however
+many seeds and image blocks it simulates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .keys import digest_arrays, network_digest, task_key
+
+__all__ = ["METHODS", "Arm", "clear_fits", "fit_arm", "fit_count", "fit_key"]
+
+#: The first-layer methods.
+METHODS = ("none", "l4", "exact", "ratematch", "overshoot")
+_SETTING_FREE = ("none", "l4", "exact")  # fits that do not depend on the simulation setting
+
+_FITS: dict = {}
+_COUNT: dict = {}
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One first-layer method with its parameters (hashable, JSON via :meth:`to_dict`).
+
+    Attributes
+    ----------
+    method : {"none", "l4", "exact", "ratematch", "overshoot"}
+    r_s : float or None
+        Smoothing ratio of ``l4``/``exact`` (``>= 0``; ``math.inf`` leaves the layer as it
+        is); None for the other methods.
+    fit_seed : int or None
+        Input spike seed of the rate-matching fit's runs (None: the default, 20000).
+    """
+
+    method: str
+    r_s: float | None = None
+    fit_seed: int | None = None
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"arm method must be one of {METHODS}, got {self.method!r}")
+        if self.method in ("l4", "exact"):
+            r = self.r_s
+            if isinstance(r, str) and r == "inf":
+                r = math.inf
+            try:
+                r = float(r)
+            except (TypeError, ValueError):
+                raise ValueError(f"r_s of a {self.method} arm must be a number >= 0 or inf, "
+                                 f"got {self.r_s!r}") from None
+            if not r >= 0:
+                raise ValueError(f"r_s must be >= 0 or inf, got {self.r_s!r}")
+            object.__setattr__(self, "r_s", r)
+        elif self.r_s is not None:
+            raise ValueError(f"a {self.method} arm takes no r_s, got {self.r_s!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Arm:
+        """From ``{"method": ..., "r_s": ..., "fit_seed": ...}`` (the JSON form)."""
+        unknown = set(d) - {"method", "r_s", "fit_seed"}
+        if unknown:
+            raise ValueError(f"unknown arm fields {sorted(unknown)} in {d!r}")
+        return cls(d["method"], d.get("r_s"), d.get("fit_seed"))
+
+    def to_dict(self) -> dict:
+        """The JSON form (``r_s`` only for L4/exact, ``"inf"`` for infinity)."""
+        d: dict = {"method": self.method}
+        if self.r_s is not None:
+            d["r_s"] = "inf" if math.isinf(self.r_s) else self.r_s
+        if self.fit_seed is not None:
+            d["fit_seed"] = self.fit_seed
+        return d
+
+    @property
+    def label(self) -> str:
+        """Short text name (``"l4 r_s=0.5"``, ``"ratematch"``)."""
+        if self.r_s is not None:
+            return f"{self.method} r_s={self.r_s:g}"
+        return self.method
+
+
+def fit_key(arm: Arm, net, x_cal, *, v_th0: float, v_th: float, setting: dict,
+            encoder: str = "signed", bias_scale: float = 1.0) -> str:
+    """Key of one fit: the arm and exactly the inputs its method reads."""
+    base = (arm.to_dict(), network_digest(net), digest_arrays(np.asarray(x_cal)), encoder)
+    if arm.method in _SETTING_FREE:
+        return task_key("arm", *base, float(v_th0))
+    return task_key("arm", *base, float(v_th), float(bias_scale), setting)
+
+
+def fit_arm(arm: Arm, net, x_cal, *, v_th0: float, v_th: float, steps: int, alpha: float,
+            reset: str, semantics: str = "project", encoder: str = "signed",
+            bias_scale: float = 1.0):
+    """The network an arm runs, and a JSON-safe summary of its fit (fitted once per key).
+
+    Parameters
+    ----------
+    arm : Arm
+    net : Network
+        The converted network (thresholds balanced separately).
+    x_cal : numpy.ndarray, shape (n, *net.input_shape)
+        Calibration images (training set); every fit uses these only.
+    v_th0 : float
+        The first layer's balanced threshold before any scale (``v_th0`` of Eq. 8).
+    v_th : float
+        The first layer's threshold in the run (balanced threshold times the scale):
+        rate matching fits its factors to it.
+    steps, alpha, reset, semantics, encoder : the simulation setting.
+    bias_scale : float
+        Balancing factor of the first layer's bias.
+
+    Returns
+    -------
+    (Network, dict)
+        ``net`` itself for ``none``; a copy with the first layer changed otherwise.
+    """
+    if not isinstance(arm, Arm):
+        raise TypeError(f"arm must be an Arm, got {type(arm).__name__}")
+    setting = {"steps": int(steps), "alpha": float(alpha), "reset": reset,
+               "semantics": semantics}
+    key = fit_key(arm, net, x_cal, v_th0=v_th0, v_th=v_th, setting=setting, encoder=encoder,
+                  bias_scale=bias_scale)
+    if key not in _FITS:
+        _FITS[key] = _fit(arm, net, x_cal, v_th0, v_th, setting, encoder, bias_scale)
+        _COUNT[key] = _COUNT.get(key, 0) + 1
+    return _FITS[key]
+
+
+def _fit(arm, net, x_cal, v_th0, v_th, setting, encoder, bias_scale):
+    if arm.method == "none":
+        return net, {"method": "none"}
+    if arm.method in ("l4", "exact"):
+        from ..adjust import adjusted_network
+
+        out, res = adjusted_network(net, x_cal, float(v_th0), arm.r_s, encoder=encoder,
+                                    method=arm.method)
+        return out, res.summary()
+    from ..calibrate import adjusted_first_layer
+
+    sim = {} if setting["semantics"] == "project" else {"semantics": setting["semantics"]}
+    return adjusted_first_layer(net, x_cal, arm.method, v_th=float(v_th),
+                                steps=setting["steps"], alpha=setting["alpha"],
+                                reset=setting["reset"], encoder=encoder,
+                                bias_scale=float(bias_scale), sim_kwargs=sim,
+                                seed=20_000 if arm.fit_seed is None else arm.fit_seed)
+
+
+def fit_count(key: str | None = None) -> int:
+    """How many fits ran in this process (of one key, or in all)."""
+    return _COUNT.get(key, 0) if key is not None else sum(_COUNT.values())
+
+
+def clear_fits() -> None:
+    """Forget every fit kept in this process (tests; memory)."""
+    _FITS.clear()
+    _COUNT.clear()
