@@ -317,7 +317,7 @@ def _summary(part: str, rows: list) -> str:
                 f"selected on training images: {above} with a 95% CI above zero, {below} "
                 "below.")
     if part == "holdout":
-        from validation.study import _power_of
+        from l4theory.experiment import power_of as _power_of
 
         arms = [a["pooled"]["difference"] for r in rows for a in r["arms"]]
         above = sum(d["lo"] > 0 for d in arms)

@@ -5,7 +5,10 @@ import json
 import numpy as np
 import pytest
 
+from l4theory.experiment import extend_to_interior, map_tasks, mde, power_of
 from validation import study
+from validation.study.common import arm_key
+from validation.study.power import _power_plan
 
 TINY = {"steps": 4, "report_steps": [2, 4], "alphas": [1.0], "resets": ["hard"],
         "scales": [0.5, 1.0], "n_calib": 8, "n_select": 3, "n_test": 3, "seeds": [0, 1],
@@ -66,7 +69,7 @@ def test_preregistered_rule(tmp_path):
     assert study.seeds_per_setting(tmp_path) == {
         (0.85, "hard", "rathi", 15): 3, (1.0, "soft", "project", 75): cap,
         (1.0, "soft", "project", 15): cap}
-    assert [p[0] for p in study._power_plan(tmp_path, "full")] == [
+    assert [p[0] for p in _power_plan(tmp_path, "full")] == [
         tuple(s) for s in study.preregistered(tmp_path)]
 
 
@@ -183,7 +186,7 @@ def test_tables_end_to_end_and_figures(tmp_path):
             "worse than a well-chosen threshold", "no difference of the CI's size")
     assert "selection accuracy % by scale" in study.report(tmp_path, "quick")
     assert cr["best_l4"] == "l4 r_s=0.5" and cr["best_new_method"] in ("ratematch", "overshoot")
-    # the fourth session's stage: the confirmatory scales on unused training images; a
+    # the held-out images stage: the confirmatory scales on further training images; a
     # test-set spread this wide asks for more images than the cap (so: the cap, 2 blocks)
     doc = json.loads((tmp_path / "confirm_quick.json").read_text())
     for a in doc["rows"][0]["arms"]:
@@ -257,7 +260,7 @@ def _spike_count(t, cache_dir=None):
 def test_map_on_workers_after_a_parallel_kernel_ran_here():
     # a parallel kernel in this process first: forked workers running one would abort
     assert _spike_count(1) == 30.0
-    assert study._map(_spike_count, [0, 1, 2], workers=2) == [0.0, 30.0, 30.0]
+    assert map_tasks(_spike_count, [0, 1, 2], workers=2) == [0.0, 30.0, 30.0]
 
 
 def test_explore_extends_a_best_on_the_edge_until_it_is_interior(monkeypatch):
@@ -273,29 +276,29 @@ def test_explore_extends_a_best_on_the_edge_until_it_is_interior(monkeypatch):
     arm = {"method": "none"}
     got = fake([(arm, 0.2), (arm, 0.3)])
     asked.clear()
-    got = study._extend_to_interior(sorted(truth), [arm], got, fake)
+    got = extend_to_interior(sorted(truth), [arm], got, fake, key=arm_key)
     assert asked == [0.4, 0.5]
     assert list(study._by_scale(got, arm)) == [0.2, 0.3, 0.4, 0.5]
     # a tie goes to the lower scale: nothing more runs when 0.3 ties 0.4 and 0.2 ran
     truth.update({0.3: 0.8})
     got = fake([(arm, g) for g in (0.2, 0.3, 0.4)])
     asked.clear()
-    study._extend_to_interior(sorted(truth), [arm], got, fake)
+    extend_to_interior(sorted(truth), [arm], got, fake, key=arm_key)
     assert asked == []
 
 
 def test_minimal_detectable_effect_matches_the_power_formula():
     ci = {"sd": 0.1, "n": 10_000}  # se = 0.001
-    mde = study._mde(ci)
-    assert mde == pytest.approx((1.959964 + 0.841621) * 0.001, rel=1e-5)
-    assert study._power_of(ci, effect=mde) == pytest.approx(0.8, abs=1e-4)
+    m = mde(ci)
+    assert m == pytest.approx((1.959964 + 0.841621) * 0.001, rel=1e-5)
+    assert power_of(ci, effect=m) == pytest.approx(0.8, abs=1e-4)
 
 
 def test_holdout_size_follows_the_variance_rule():
     hc = {"block": 5000, "target_mde": 0.0027, "cap": 40_000}
 
     def row(*mdes, n=10_000):  # arms whose test-set 80%-power effect is ``mdes``
-        k = study._mde({"sd": 1.0, "n": 1})
+        k = mde({"sd": 1.0, "n": 1})
         return {"arms": [{"test": {"difference": {"sd": m / k * n ** 0.5, "n": n}}}
                          for m in mdes]}
 
@@ -327,3 +330,54 @@ def test_holdout_blocks_are_disjoint_from_the_study_subsets_and_append():
 def test_later_stages_name_the_part_they_need(tmp_path, fn, needs):
     with pytest.raises(FileNotFoundError, match=f"{needs}_quick.json is missing.*--part {needs}"):
         getattr(study, fn)(study.config("quick"), tmp_path)
+
+
+def _strip_times(v):
+    if isinstance(v, dict):
+        return {k: _strip_times(u) for k, u in v.items()
+                if k not in ("time_s", "elapsed_s", "provenance", "rebuilt")}
+    if isinstance(v, list):
+        return [_strip_times(u) for u in v]
+    return v
+
+
+@pytest.mark.slow
+def test_records_rebuild_every_table_and_verify_bit_for_bit(tmp_path, monkeypatch):
+    from validation.study import tasks as tasks_mod
+    from validation.study.report import run_part
+
+    cfg = study.config("quick", TINY)
+    runs, recs = tmp_path / "run", tmp_path / "records"
+    parts = ("regime", "fidelity", "power", "accuracy", "explore", "confirm")
+    for part in parts:
+        run_part(part, cfg, runs, recs, log=lambda m: None)
+    assert {p.name for p in recs.iterdir()} == {f"{p}_quick.record.{e}" for p in parts
+                                                 for e in ("npz", "json")}
+    # the rebuild simulates nothing and loads no network: every task comes from the record
+    real = dict(tasks_mod._COMPUTE)
+
+    def refuse(task):
+        raise AssertionError("the rebuild simulated a task")
+
+    monkeypatch.setattr(tasks_mod, "_COMPUTE", {k: refuse for k in real})
+    out = tmp_path / "rebuilt"
+    assert study.rebuild(recs, out, "quick", log=lambda m: None) == list(parts)
+    for part in parts:
+        a = json.loads((runs / f"{part}_quick.json").read_text())
+        b = json.loads((out / f"{part}_quick.json").read_text())
+        assert _strip_times(a) == _strip_times(b), part
+        assert b["rebuilt"]["from"] == f"{part}_quick.record.npz"
+        assert b["provenance"] == a["provenance"]
+    assert study.report(out, "quick").count("rebuilt from its record") == len(parts)
+    monkeypatch.setattr(tasks_mod, "_COMPUTE", real)
+    # recomputed from scratch, recorded tasks are identical; a changed bit is caught
+    assert study.verify(recs, "quick", 4, seed=0, log=lambda m: None)
+    rec = study.Record.load(recs / "accuracy_quick")
+    tid = next(t for t, e in rec.tasks.items() if e["kind"] == "pred")
+    rec.arrays[tid] = rec.arrays[tid] ^ np.uint8(1)
+    rec.save(recs / "accuracy_quick")
+    lines = []
+    n_all = sum(len(study.Record.load(recs / f"{p}_quick").tasks) for p in parts)
+    assert not study.verify(recs, "quick", n_all, seed=1, log=lines.append)
+    assert sum("DIFFERENT" in x for x in lines) == 1 and tid in next(
+        x for x in lines if "DIFFERENT" in x)
