@@ -16,9 +16,10 @@ part's JSON document (a string array), so new results invalidate the cache.
   The same bars draw the confirmatory stage (``study_confirm``), whose thresholds are
   selected per series on 1000 training images.
 * :func:`plot_fidelity`: first-layer MSE and dominance error of every method.
-* :func:`plot_holdout`: the fourth session's stage, every method - baseline difference
-  (points) with its 95% CI, pooled over test and unused training images, beside the
-  test-only one, against the 0.3-point effect the power target names.
+* :func:`plot_holdout`: the held-out images stage (planned after the confirmatory
+  result), every method - baseline difference (points) with its 95% CI, pooled over test
+  images and training images that no choice of the study used (the network was trained on
+  them), beside the test-only one, against the 0.3-point effect the power target names.
 """
 
 from __future__ import annotations
