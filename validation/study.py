@@ -241,16 +241,16 @@ def arm_network(arm: dict, *, model: str, subset_seed: int, n_calib: int, n_sele
     x_cal = x[split_indices(subset_seed, n_calib, n_select, 2)["calib"]]
     if method in ("l4", "exact"):
         r_s = math.inf if arm["r_s"] in ("inf", math.inf) else float(arm["r_s"])
-        out, res = adjusted_network(net, x_cal, float(bal.thresholds[0]), r_s, method=method)
-        return out, th, bal, res.summary()
+        res = adjusted_network(net, x_cal, float(bal.thresholds[0]), r_s, method=method)
+        return res.network, th, bal, res.summary()
     from l4theory.calibrate import adjusted_first_layer
 
-    out, fit = adjusted_first_layer(net, x_cal, method, v_th=float(th[0]), steps=steps,
-                                    alpha=alpha, reset=reset,
-                                    bias_scale=float(bal.bias_scales[0]),
-                                    sim_kwargs=_sim_kwargs(semantics),
-                                    seed=arm.get("fit_seed", 20_000))
-    return out, th, bal, fit
+    fit = adjusted_first_layer(net, x_cal, method, v_th=float(th[0]), steps=steps,
+                               alpha=alpha, reset=reset,
+                               bias_scale=float(bal.bias_scales[0]),
+                               sim_kwargs=_sim_kwargs(semantics),
+                               seed=arm.get("fit_seed", 20_000))
+    return fit.network, th, bal, fit.summary()
 
 
 def _task_key(task: dict, kind: str) -> str:

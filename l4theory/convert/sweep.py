@@ -478,8 +478,8 @@ def _prepare(net, train, test, s: SweepSettings, objects: dict, memo: dict) -> _
     for k, r in enumerate(s.r_s):
         name = f"adjusted:{bkey}:{s.method}:{r!r}"
         if name not in objects:
-            objects[name], _ = adjusted_network(net, xtr[i_cal], float(th[0]), float(r),
-                                                encoder=s.encoder, method=s.method)
+            objects[name] = adjusted_network(net, xtr[i_cal], float(th[0]), float(r),
+                                             encoder=s.encoder, method=s.method).network
         nets[("adjusted", k)] = name
     data = {}
     for phase, idx, (x, y) in (("select", i_sel, (xtr, ytr)), ("test", i_test, (xte, yte))):
