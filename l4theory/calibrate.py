@@ -274,7 +274,7 @@ class RateMatcher:
     row_factors_ : numpy.ndarray, shape (n_out,)
         The fitted factors ``k_j``.
     result_ : RateMatchResult
-        The full result of the fit.
+        The full result of the fit (its ``network`` is None: :meth:`adjust` makes one).
     summary_ : dict
         ``result_.summary()``.
     error_, error_before_ : numpy.ndarray, shape (n_out,)
@@ -316,7 +316,7 @@ class RateMatcher:
         self.error_, self.error_before_ = res.error, res.error_before
         self.at_edge_, self.grid_, self.n_runs_ = res.at_edge, res.grid, res.n_runs
         self.v_th_ = float(v_th)
-        self.result_ = res
+        self.result_ = dataclasses.replace(res, network=None, layer=None)
         self.summary_ = res.summary()
         return self
 
@@ -536,7 +536,7 @@ class OvershootAdjuster:
     row_factors_, overshoot_ : numpy.ndarray, shape (n_out,)
         The fitted factors ``k_j`` and mean overshoots ``E[O_j]``.
     result_ : OvershootResult
-        The full result of the fit.
+        The full result of the fit (its ``network`` is None: :meth:`adjust` makes one).
     summary_ : dict
         ``result_.summary()``.
     n_capped_ : int

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from l4theory.adjust import mean_patch
 from l4theory.convert.first_layer import (
     FirstLayerFit,
     current_moments,
@@ -74,6 +77,22 @@ def test_conv_moments_equal_explicit_window_enumeration(stride, pads, with_bias)
     np.testing.assert_array_equal(current_moments(w, var=var, stride=stride, padding=pads).var,
                                   got.var)
     assert current_moments(w, x, stride=stride, padding=pads).var is None
+
+
+@settings(derandomize=True, deadline=None, max_examples=40,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), kh=st.integers(1, 3), kw=st.integers(1, 3),
+       stride=st.integers(1, 2), pad=st.integers(0, 2), c_in=st.integers(1, 3))
+def test_mean_current_over_windows_equals_the_mean_patch(seed, kh, kw, stride, pad, c_in):
+    # The L4 adjustment's mu_j (w_j . mean_patch + b_j, by linearity) is the mean over
+    # batch and windows of the per-window currents that current_moments computes.
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(2, c_in, kh, kw))
+    b = rng.normal(size=2)
+    x = rng.uniform(-1, 1, (3, c_in, 5, 4))
+    m = current_moments(w, x, bias=b, stride=stride, padding=pad).mean
+    mu = w.reshape(2, -1) @ mean_patch(x, (kh, kw), stride=stride, padding=pad) + b
+    np.testing.assert_allclose(m.mean(axis=(0, 2, 3)), mu, rtol=1e-12, atol=1e-12)
 
 
 def test_dense_moments_equal_explicit_sums_and_accept_images():
