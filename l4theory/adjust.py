@@ -433,7 +433,7 @@ def _exact_spread(w, x, inputs, input_var, stride, padding) -> np.ndarray:
     return spread
 
 
-def _scales(mu, spread, v_th0, r_s, strict):
+def _factors(mu, spread, v_th0, r_s, strict):
     """Eqs. 8, 6, 7 and 9: ``(rho, v_hat, s, s_hat, guarded)`` per neuron."""
     n_out = mu.shape[0]
     spread_mean = float(spread.mean())
@@ -467,7 +467,7 @@ def _rescale(w2d: np.ndarray, s_hat: np.ndarray, r_s: float) -> float:
         c = float(np.abs(w2d).mean() / np.abs(w2d * s_hat[:, None]).mean())
     if not (math.isfinite(c) and c > 0):
         raise ValueError(
-            f"the layer rescale c = mean|W| / mean|W_scaled| is {c!r}; the scales "
+            f"the layer rescale c = mean|W| / mean|W_scaled| is {c!r}; the factors "
             f"s_hat ({fmt(s_hat)}) overflow for these weights"
         )
     return c
@@ -500,7 +500,7 @@ def _fit(weights, inputs, v_th0, r_s, bias, stride, padding, strict, method,
     l4 = _l4_rows(w2d)
     spread = l4 if method == "l4" else _exact_spread(w, x, inputs, input_var, stride, padding)
     # Steps 3-6: Eqs. 8, 6, 7, 9 and the layer rescale.
-    rho, v_hat, s, s_hat, guarded = _scales(mu, spread, v_th0, r_s, strict)
+    rho, v_hat, s, s_hat, guarded = _factors(mu, spread, v_th0, r_s, strict)
     c = _rescale(w2d, s_hat, r_s)
     return _Fit(shape=w.shape, mu=mu, l4=l4, mu_l4=float(l4.mean()), spread=spread, rho=rho,
                 v_hat=v_hat, s=s, s_hat=s_hat, c=c, guarded=guarded,
