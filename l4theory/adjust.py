@@ -31,17 +31,43 @@ guarded neuron raises :class:`ValueError` instead, naming the neurons.
 per-step standard deviation of the input current, ``sigma_j = mean over batch and windows
 of sqrt(sum_i w_ji^2 Var[s_i])``; see ``docs/adjustment.md``.
 
+The contract (shared with :mod:`l4theory.calibrate`): a function and an estimator twin.
+
+- :func:`adjusted_network` (network in) and :func:`adjust_weights` (one layer's arrays in)
+  return an :class:`AdjustResult`, a :class:`~l4theory.convert.first_layer.FirstLayerFit`:
+  ``row_factors`` (``c * s_hat_j``), the adjusted ``weights`` and ``bias``, ``network``
+  (the adjusted copy; None from :func:`adjust_weights`), :meth:`~AdjustResult.summary`
+  and every intermediate of Eqs. 6-9.
+- :class:`L4Adjuster` stores settings in ``__init__``; ``fit(net, x, v_th0)`` sets the
+  fitted attributes (``row_factors_``, ``result_``, ``summary_`` and one per intermediate);
+  ``adjust(net)`` always returns a new :class:`~l4theory.convert.network.Network` whose
+  first layer is adjusted.
+
+The forms before this contract (``net, res = adjusted_network(...)``,
+``L4Adjuster.fit(weights, inputs, v_th0, bias)``, ``adjust(weights, bias)`` returning
+arrays, ``AdjustResult.scales``) still work for one release with a
+:class:`DeprecationWarning` that names the new form.
+
 See ``docs/adjustment.md`` for the conventions and the invariances the tests check.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._checks import as_array, check_int, check_positive, fmt
+from .convert.first_layer import (
+    FirstLayerFit,
+    current_moments,
+    deprecated,
+    first_weight_layer,
+    scale_first_layer,
+    scale_rows,
+)
 
 __all__ = ["AdjustResult", "L4Adjuster", "NotFittedError", "adjust_weights", "adjusted_network",
            "mean_patch"]
@@ -212,40 +238,40 @@ def _l4_rows(w2d: np.ndarray) -> np.ndarray:
 
 
 def _exact_sigma(w: np.ndarray, var: np.ndarray, stride, padding) -> np.ndarray:
-    """Mean over batch and windows of ``sqrt(sum_i w_ji^2 Var[s_i])``, per output row."""
+    """Mean over batch and windows of ``sqrt(sum_i w_ji^2 Var[s_i])``, per output row.
+
+    The variances come from :func:`l4theory.convert.first_layer.current_moments`, one chunk
+    of samples at a time (bounded memory).
+    """
     n_out = w.shape[0]
-    w2 = w**2
     if w.ndim == 2:
         chunk = max(1, _CHUNK_ELEMS // max(n_out, 1))
         total = np.zeros(n_out)
         for start in range(0, var.shape[0], chunk):
-            total += np.sqrt(var[start:start + chunk] @ w2.T).sum(axis=0)
+            v = current_moments(w, var=var[start:start + chunk]).var
+            total += np.sqrt(v).sum(axis=0)
         return total / var.shape[0]
-    kh, kw = w.shape[2:]
     oh, ow = _conv_geometry(var.shape, w.shape, stride, padding)
-    ph, pw = padding
-    w2d = w2.reshape(n_out, -1)
-    # Unfold one chunk of samples at a time (bounded memory), then one batched matmul.
-    chunk = max(1, _CHUNK_ELEMS // (max(n_out, w2d.shape[1]) * oh * ow))
+    chunk = max(1, _CHUNK_ELEMS // (max(n_out, math.prod(w.shape[1:])) * oh * ow))
     total = np.zeros(n_out)
     for start in range(0, var.shape[0], chunk):
-        vp = np.pad(var[start:start + chunk], ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-        cols = np.empty((vp.shape[0], vp.shape[1], kh, kw, oh, ow))
-        for a in range(kh):
-            for b in range(kw):
-                rs, cs = _window_slices(a, b, oh, ow, stride)
-                cols[:, :, a, b] = vp[:, :, rs, cs]
-        acc = np.matmul(w2d, cols.reshape(vp.shape[0], w2d.shape[1], oh * ow))
-        total += np.sqrt(np.maximum(acc, 0.0)).sum(axis=(0, 2))
+        v = current_moments(w, var=var[start:start + chunk], stride=stride,
+                            padding=padding).var
+        sd = np.ascontiguousarray(np.sqrt(v)).reshape(v.shape[0], n_out, oh * ow)
+        total += sd.sum(axis=(0, 2))
     return total / (var.shape[0] * oh * ow)
 
 
 # --------------------------------------------------------------------------- core
 
 
-@dataclass(frozen=True, eq=False)
-class AdjustResult:
-    """Outcome of :func:`adjust_weights`; every per-neuron array has shape ``(n_out,)``.
+@dataclass(frozen=True, eq=False, kw_only=True)
+class AdjustResult(FirstLayerFit):
+    """Outcome of :func:`adjust_weights` and :func:`adjusted_network`.
+
+    A :class:`~l4theory.convert.first_layer.FirstLayerFit` (``method``, ``row_factors``,
+    ``weights``, ``bias``, ``network``, ``layer``, :meth:`summary`) with every intermediate
+    of Eqs. 6-9; every per-neuron array has shape ``(n_out,)``.
 
     Attributes
     ----------
@@ -253,6 +279,12 @@ class AdjustResult:
         Adjusted weights, same shape (and floating dtype) as the input weights.
     bias : numpy.ndarray or None
         Adjusted bias, shape ``(n_out,)``, or None when no bias was given.
+    row_factors : numpy.ndarray
+        Total factor ``c * s_hat_j`` applied to row ``j`` and its bias.
+    network : Network or None
+        The adjusted network (:func:`adjusted_network`); None from :func:`adjust_weights`.
+    layer : int or None
+        Index of the adjusted layer in ``network.layers``.
     mu : numpy.ndarray
         ``mu_j``, the mean per-step input current (threshold units), bias included.
     l4 : numpy.ndarray
@@ -285,8 +317,6 @@ class AdjustResult:
         ``"l4"`` (the paper) or ``"exact"``.
     """
 
-    weights: np.ndarray
-    bias: np.ndarray | None
     mu: np.ndarray
     l4: np.ndarray
     mu_l4: float
@@ -304,8 +334,9 @@ class AdjustResult:
 
     @property
     def scales(self) -> np.ndarray:
-        """Total per-row factor ``c * s_hat_j`` applied to the weights and bias."""
-        return self.c * self.s_hat
+        """Deprecated alias of :attr:`row_factors` (``c * s_hat_j``)."""
+        deprecated("AdjustResult.scales", "AdjustResult.row_factors")
+        return self.row_factors
 
     def summary(self) -> dict:
         """JSON-safe summary for printing and model metadata.
@@ -319,6 +350,9 @@ class AdjustResult:
         """
         return _summary(self.method, self.r_s, self.v_th0, self.s, self.s_hat, self.c,
                         self.n_guarded)
+
+    def _legacy_pair(self) -> tuple:
+        return self.network, self
 
 
 def _summary(method, r_s, v_th0, s, s_hat, c, n_guarded) -> dict:
@@ -399,7 +433,7 @@ def _exact_spread(w, x, inputs, input_var, stride, padding) -> np.ndarray:
     return spread
 
 
-def _scales(mu, spread, v_th0, r_s, strict):
+def _factors(mu, spread, v_th0, r_s, strict):
     """Eqs. 8, 6, 7 and 9: ``(rho, v_hat, s, s_hat, guarded)`` per neuron."""
     n_out = mu.shape[0]
     spread_mean = float(spread.mean())
@@ -433,7 +467,7 @@ def _rescale(w2d: np.ndarray, s_hat: np.ndarray, r_s: float) -> float:
         c = float(np.abs(w2d).mean() / np.abs(w2d * s_hat[:, None]).mean())
     if not (math.isfinite(c) and c > 0):
         raise ValueError(
-            f"the layer rescale c = mean|W| / mean|W_scaled| is {c!r}; the scales "
+            f"the layer rescale c = mean|W| / mean|W_scaled| is {c!r}; the factors "
             f"s_hat ({fmt(s_hat)}) overflow for these weights"
         )
     return c
@@ -466,40 +500,39 @@ def _fit(weights, inputs, v_th0, r_s, bias, stride, padding, strict, method,
     l4 = _l4_rows(w2d)
     spread = l4 if method == "l4" else _exact_spread(w, x, inputs, input_var, stride, padding)
     # Steps 3-6: Eqs. 8, 6, 7, 9 and the layer rescale.
-    rho, v_hat, s, s_hat, guarded = _scales(mu, spread, v_th0, r_s, strict)
+    rho, v_hat, s, s_hat, guarded = _factors(mu, spread, v_th0, r_s, strict)
     c = _rescale(w2d, s_hat, r_s)
     return _Fit(shape=w.shape, mu=mu, l4=l4, mu_l4=float(l4.mean()), spread=spread, rho=rho,
                 v_hat=v_hat, s=s, s_hat=s_hat, c=c, guarded=guarded,
                 n_guarded=int(guarded.sum()), r_s=r_s, v_th0=v_th0, method=method)
 
 
-def _out_dtype(value) -> np.dtype:
-    dt = getattr(value, "dtype", None)
-    if dt is not None and np.issubdtype(dt, np.floating):
-        return dt
-    return np.dtype(np.float64)
-
-
-def _apply(weights, bias, s_hat: np.ndarray, c: float, shape=None):
-    """Multiply row ``j`` of ``weights`` (and ``bias[j]``) by ``c * s_hat[j]``."""
+def _apply(weights, bias, row_factors: np.ndarray, shape=None):
+    """Multiply row ``j`` of ``weights`` (and ``bias[j]``) by ``row_factors[j]``."""
     w = as_array("weights", weights)
     if shape is not None and w.shape != tuple(shape):
         raise ValueError(
             f"weights has shape {w.shape} but the adjuster was fitted on shape "
             f"{tuple(shape)}; they must match"
         )
-    n_out = s_hat.shape[0]
-    b = _check_bias(bias, n_out)
-    scale = c * s_hat
-    w_new = (w.reshape(n_out, -1) * scale[:, None]).reshape(w.shape).astype(_out_dtype(weights))
-    b_new = None if b is None else (b * scale).astype(_out_dtype(bias))
-    return w_new, b_new
+    _check_bias(bias, row_factors.shape[0])
+    return scale_rows(weights, bias, row_factors)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.array(a, copy=True)
     a.setflags(write=False)
     return a
+
+
+def _result(fit: _Fit, weights, bias) -> AdjustResult:
+    """The :class:`AdjustResult` of a fit applied to ``weights`` and ``bias``."""
+    row_factors = fit.c * fit.s_hat
+    w_new, b_new = _apply(weights, bias, row_factors)
+    ro = {k: _readonly(getattr(fit, k)) for k in _Fit.ARRAYS}
+    return AdjustResult(weights=w_new, bias=b_new, row_factors=_readonly(row_factors),
+                        mu_l4=fit.mu_l4, c=fit.c, n_guarded=fit.n_guarded, r_s=fit.r_s,
+                        v_th0=fit.v_th0, method=fit.method, **ro)
 
 
 def adjust_weights(weights, inputs, v_th0, r_s, *, bias=None, stride=1, padding=0,
@@ -550,132 +583,33 @@ def adjust_weights(weights, inputs, v_th0, r_s, *, bias=None, stride=1, padding=
         or, with ``strict=True``, guarded neurons.
     """
     fit = _fit(weights, inputs, v_th0, r_s, bias, stride, padding, strict, method, input_var)
-    w_new, b_new = _apply(weights, bias, fit.s_hat, fit.c)
-    ro = {k: _readonly(getattr(fit, k)) for k in _Fit.ARRAYS}
-    return AdjustResult(weights=w_new, bias=b_new, mu_l4=fit.mu_l4, c=fit.c,
-                        n_guarded=fit.n_guarded, r_s=fit.r_s, v_th0=fit.v_th0,
-                        method=fit.method, **ro)
+    return _result(fit, weights, bias)
 
 
-class L4Adjuster:
-    """Estimator-style twin of :func:`adjust_weights` (scikit-learn conventions).
+def _network_fit(net, x_calib, v_th0, r_s, encoder, method, strict, input_var):
+    """Eqs. 6-9 on the first weight layer of ``net``: ``(index, layer, _Fit)``."""
+    from .theory import spike_cumulant
 
-    ``__init__`` only stores the settings; :meth:`fit` computes Eqs. 6-9 on a layer and a
-    calibration batch and sets the fitted attributes (trailing underscore);
-    :meth:`adjust` applies the fitted per-row factors ``c_ * s_hat_`` to weights (and a
-    bias) of the fitted shape. ``fit(W, X, v).adjust(W, b)`` equals
-    ``adjust_weights(W, X, v, r_s, bias=b)`` exactly: both share one implementation.
-
-    Parameters
-    ----------
-    r_s : float
-        Smoothing ratio ``>= 0`` (``np.inf`` = no change).
-    strict : bool
-        Raise on guarded neurons instead of leaving them unadjusted.
-    stride, padding : int or (int, int)
-        Convolution geometry (conv kernels only).
-    method : {"l4", "exact"}
-        Spread measure in Eq. 8; see :func:`adjust_weights`.
-
-    Attributes
-    ----------
-    mu_, l4_, spread_, rho_, v_hat_, s_, s_hat_, guarded_ : numpy.ndarray, shape (n_out,)
-        As in :class:`AdjustResult`.
-    mu_l4_, c_ : float
-        Mean L4 norm and the layer rescale.
-    n_guarded_ : int
-        Number of guarded neurons.
-    v_th0_ : float
-        Threshold used in the fit.
-    weights_shape_ : tuple of int
-        Shape of the fitted weights.
-    """
-
-    def __init__(self, r_s=1.0, *, strict=False, stride=1, padding=0, method="l4"):
-        self.r_s = r_s
-        self.strict = strict
-        self.stride = stride
-        self.padding = padding
-        self.method = method
-
-    def __repr__(self) -> str:
-        return (f"L4Adjuster(r_s={self.r_s!r}, strict={self.strict!r}, stride={self.stride!r}, "
-                f"padding={self.padding!r}, method={self.method!r})")
-
-    def get_params(self) -> dict:
-        """Settings given to ``__init__``."""
-        return {"r_s": self.r_s, "strict": self.strict, "stride": self.stride,
-                "padding": self.padding, "method": self.method}
-
-    def fit(self, weights, inputs, v_th0, bias=None, *, input_var=None) -> L4Adjuster:
-        """Compute ``mu_``, ``l4_``, ``v_hat_``, ``s_``, ``s_hat_``, ``c_`` for one layer.
-
-        Parameters
-        ----------
-        weights : array_like, shape (n_out, n_in) or (C_out, C_in, kh, kw)
-            The layer's weights (threshold units per input spike).
-        inputs : array_like, shape (batch, n_in) or (batch, C_in, H, W)
-            Calibration batch of the expected per-step spike input ``E[s]``.
-        v_th0 : float
-            Balanced threshold (``> 0``).
-        bias : array_like, shape (n_out,), optional
-            Bias per row (enters ``mu_``).
-        input_var : array_like, optional
-            ``method="exact"`` only; see :func:`adjust_weights`.
-
-        Returns
-        -------
-        L4Adjuster
-            ``self``.
-        """
-        fit = _fit(weights, inputs, v_th0, self.r_s, bias, self.stride, self.padding,
-                   self.strict, self.method, input_var)
-        for key in _Fit.ARRAYS:
-            setattr(self, key + "_", _readonly(getattr(fit, key)))
-        self.mu_l4_ = fit.mu_l4
-        self.c_ = fit.c
-        self.n_guarded_ = fit.n_guarded
-        self.v_th0_ = fit.v_th0
-        self.weights_shape_ = tuple(fit.shape)
-        return self
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "s_hat_"):
-            raise NotFittedError("this L4Adjuster is not fitted yet; call fit(...) first")
-
-    def adjust(self, weights, bias=None):
-        """Scale row ``j`` of ``weights`` (and ``bias[j]``) by ``c_ * s_hat_[j]``.
-
-        Parameters
-        ----------
-        weights : array_like
-            Weights of the fitted shape ``weights_shape_``.
-        bias : array_like, shape (n_out,), optional
-            Bias per row.
-
-        Returns
-        -------
-        numpy.ndarray or (numpy.ndarray, numpy.ndarray)
-            The adjusted weights, or ``(weights, bias)`` when a bias is given.
-        """
-        self._check_fitted()
-        w_new, b_new = _apply(weights, bias, np.asarray(self.s_hat_), self.c_,
-                              self.weights_shape_)
-        return w_new if b_new is None else (w_new, b_new)
-
-    def fit_adjust(self, weights, inputs, v_th0, bias=None, *, input_var=None):
-        """``fit(weights, inputs, v_th0, bias).adjust(weights, bias)`` in one call."""
-        return self.fit(weights, inputs, v_th0, bias, input_var=input_var).adjust(weights, bias)
-
-    def summary(self) -> dict:
-        """JSON-safe digest of the fit; see :meth:`AdjustResult.summary`."""
-        self._check_fitted()
-        return _summary(self.method, float(self.r_s), self.v_th0_, self.s_, self.s_hat_,
-                        self.c_, self.n_guarded_)
+    first, layer = first_weight_layer(net, direct_input=True)
+    if first not in net.spiking_layers:
+        raise ValueError("the first weight layer is not followed by a ReLU (nothing to adjust)")
+    es = spike_cumulant(1, encoder, np.asarray(x_calib, dtype=np.float64))
+    kw = {}
+    if layer.kind == "conv2d":
+        t, left, b, r = layer.padding
+        if (t, left) != (b, r):
+            raise ValueError(f"layer '{layer.name}' has asymmetric padding {layer.padding}")
+        kw = {"stride": layer.stride, "padding": (t, left)}
+    else:
+        es = es.reshape(len(es), -1)
+    fit = _fit(layer.weight, es, v_th0, r_s, layer.bias, kw.get("stride", 1),
+               kw.get("padding", 0), strict, method, input_var)
+    return first, layer, fit
 
 
 def adjusted_network(net, x_calib, v_th0: float, r_s: float, *, encoder: str = "signed",
-                     method: str = "l4", strict: bool = False):
+                     method: str = "l4", strict: bool = False,
+                     input_var=None) -> AdjustResult:
     """A copy of ``net`` whose first weight layer is L4-adjusted (Eqs. 6-9).
 
     Parameters
@@ -694,32 +628,201 @@ def adjusted_network(net, x_calib, v_th0: float, r_s: float, *, encoder: str = "
         Spread measure of Eq. 8.
     strict : bool
         Raise instead of leaving guarded neurons (``v_hat <= 0``) unadjusted.
+    input_var : array_like, optional
+        ``method="exact"`` only: ``Var[s]`` per input, shape of ``x_calib``; see
+        :func:`adjust_weights`.
 
     Returns
     -------
-    (Network, AdjustResult)
+    AdjustResult
+        ``network`` is the adjusted copy of ``net`` and ``layer`` the index of its first
+        weight layer; ``weights``/``bias`` are that layer's new arrays. (Unpacking the
+        result as ``(network, result)``, the form before this contract, still works for
+        one release with a :class:`DeprecationWarning`.)
     """
-    from .theory import spike_cumulant
+    first, layer, fit = _network_fit(net, x_calib, v_th0, r_s, encoder, method, strict,
+                                     input_var)
+    res = _result(fit, layer.weight, layer.bias)
+    out = scale_first_layer(net, res.row_factors)
+    return dataclasses.replace(res, network=out, layer=first)
 
-    first = net.weight_layers[0]
-    if any(lay.kind != "flatten" for lay in net.layers[:first]):
-        raise ValueError("the first weight layer must receive the encoded input directly")
-    if first not in net.spiking_layers:
-        raise ValueError("the first weight layer is not followed by a ReLU (nothing to adjust)")
-    layer = net.layers[first]
-    es = spike_cumulant(1, encoder, np.asarray(x_calib, dtype=np.float64))
-    kw = {}
-    if layer.kind == "conv2d":
-        t, left, b, r = layer.padding
-        if (t, left) != (b, r):
-            raise ValueError(f"layer '{layer.name}' has asymmetric padding {layer.padding}")
-        kw = {"stride": layer.stride, "padding": (t, left)}
-    else:
-        es = es.reshape(len(es), -1)
-    res = adjust_weights(layer.weight, es, v_th0, r_s, bias=layer.bias, method=method,
-                         strict=strict, **kw)
-    out = net.copy()
-    out.layers[first].weight = np.asarray(res.weights, dtype=layer.weight.dtype)
-    if layer.bias is not None:
-        out.layers[first].bias = np.asarray(res.bias, dtype=layer.bias.dtype)
-    return out, res
+
+class L4Adjuster:
+    """Estimator-style twin of :func:`adjusted_network` (scikit-learn conventions).
+
+    ``__init__`` only stores the settings; :meth:`fit` computes Eqs. 6-9 on the first
+    weight layer of a network and a calibration batch and sets the fitted attributes
+    (trailing underscore); :meth:`adjust` returns a copy of a network with the fitted
+    per-row factors ``row_factors_ = c_ * s_hat_`` applied to its first layer.
+    ``L4Adjuster(r_s).fit(net, x, v).adjust(net)`` equals
+    ``adjusted_network(net, x, v, r_s).network`` exactly: both share one implementation.
+
+    Parameters
+    ----------
+    r_s : float
+        Smoothing ratio ``>= 0`` (``np.inf`` = no change).
+    strict : bool
+        Raise on guarded neurons instead of leaving them unadjusted.
+    stride, padding : int or (int, int)
+        Convolution geometry; used only by the deprecated array form of :meth:`fit` (a
+        network's layer carries its own).
+    method : {"l4", "exact"}
+        Spread measure in Eq. 8; see :func:`adjust_weights`.
+    encoder : str
+        Input encoder that turns the calibration inputs into ``E[s]``.
+
+    Attributes
+    ----------
+    row_factors_ : numpy.ndarray, shape (n_out,)
+        The fitted per-row factors ``c_ * s_hat_``.
+    result_ : AdjustResult
+        The full result of the fit (its ``network`` is None: see :meth:`adjust`).
+    summary_ : dict
+        ``result_.summary()``.
+    mu_, l4_, spread_, rho_, v_hat_, s_, s_hat_, guarded_ : numpy.ndarray, shape (n_out,)
+        As in :class:`AdjustResult`.
+    mu_l4_, c_ : float
+        Mean L4 norm and the layer rescale.
+    n_guarded_ : int
+        Number of guarded neurons.
+    v_th0_ : float
+        Threshold used in the fit.
+    weights_shape_ : tuple of int
+        Shape of the fitted weights.
+    """
+
+    def __init__(self, r_s=1.0, *, strict=False, stride=1, padding=0, method="l4",
+                 encoder="signed"):
+        self.r_s = r_s
+        self.strict = strict
+        self.stride = stride
+        self.padding = padding
+        self.method = method
+        self.encoder = encoder
+
+    def __repr__(self) -> str:
+        return (f"L4Adjuster(r_s={self.r_s!r}, strict={self.strict!r}, stride={self.stride!r}, "
+                f"padding={self.padding!r}, method={self.method!r}, encoder={self.encoder!r})")
+
+    def get_params(self) -> dict:
+        """Settings given to ``__init__``."""
+        return {"r_s": self.r_s, "strict": self.strict, "stride": self.stride,
+                "padding": self.padding, "method": self.method, "encoder": self.encoder}
+
+    def fit(self, net, x, v_th0, bias=None, *, input_var=None) -> L4Adjuster:
+        """Compute ``mu_``, ``l4_``, ``v_hat_``, ``s_``, ``s_hat_``, ``c_``, ``row_factors_``.
+
+        Parameters
+        ----------
+        net : Network
+            The network whose first weight layer is fitted. (Deprecated form: the layer's
+            weights, shape (n_out, n_in) or (C_out, C_in, kh, kw), with ``x`` the batch of
+            ``E[s]`` and ``bias`` the layer's bias.)
+        x : array_like, shape (n, *net.input_shape)
+            Calibration inputs (training set), turned into ``E[s]`` by ``encoder``.
+        v_th0 : float
+            Balanced threshold of the first layer (``> 0``).
+        bias : array_like, shape (n_out,), optional
+            Deprecated array form only: the bias per row (enters ``mu_``).
+        input_var : array_like, optional
+            ``method="exact"`` only; see :func:`adjust_weights`.
+
+        Returns
+        -------
+        L4Adjuster
+            ``self``.
+        """
+        from .convert.network import Network
+
+        if isinstance(net, Network):
+            if bias is not None:
+                raise ValueError("bias is taken from the network's layer; pass bias only "
+                                 "with the (deprecated) array form fit(weights, inputs, ...)")
+            _, layer, fit = _network_fit(net, x, v_th0, self.r_s, self.encoder, self.method,
+                                         self.strict, input_var)
+            weights, bias = layer.weight, layer.bias
+        else:
+            deprecated("L4Adjuster.fit(weights, inputs, v_th0, bias)",
+                       "L4Adjuster.fit(net, x, v_th0), or adjust_weights(...) for arrays")
+            fit = _fit(net, x, v_th0, self.r_s, bias, self.stride, self.padding,
+                       self.strict, self.method, input_var)
+            weights = net
+        self._set_fit(fit, _result(fit, weights, bias))
+        return self
+
+    def _set_fit(self, fit: _Fit, result: AdjustResult) -> None:
+        for key in _Fit.ARRAYS:
+            setattr(self, key + "_", _readonly(getattr(fit, key)))
+        self.mu_l4_ = fit.mu_l4
+        self.c_ = fit.c
+        self.n_guarded_ = fit.n_guarded
+        self.v_th0_ = fit.v_th0
+        self.weights_shape_ = tuple(fit.shape)
+        self.row_factors_ = result.row_factors
+        self.result_ = result
+        self.summary_ = result.summary()
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "row_factors_"):
+            raise NotFittedError("this L4Adjuster is not fitted yet; call fit(...) first")
+
+    def adjust(self, net, bias=None):
+        """A copy of ``net`` with row ``j`` of its first layer (and bias) times ``row_factors_[j]``.
+
+        Parameters
+        ----------
+        net : Network
+            A network whose first weight layer has the fitted shape ``weights_shape_``.
+            (Deprecated form: the weights themselves, with an optional ``bias``; it
+            returns the weights, or ``(weights, bias)`` when a bias is given.)
+        bias : array_like, shape (n_out,), optional
+            Deprecated array form only.
+
+        Returns
+        -------
+        Network
+        """
+        from .convert.network import Network
+
+        self._check_fitted()
+        if isinstance(net, Network):
+            _, layer = first_weight_layer(net)
+            if tuple(layer.weight.shape) != self.weights_shape_:
+                raise ValueError(
+                    f"the first weight layer of net has shape {layer.weight.shape} but the "
+                    f"adjuster was fitted on shape {self.weights_shape_}; they must match"
+                )
+            return scale_first_layer(net, self.row_factors_)
+        deprecated("L4Adjuster.adjust(weights, bias)", "L4Adjuster.adjust(net) -> Network")
+        w_new, b_new = _apply(net, bias, self.row_factors_, self.weights_shape_)
+        return w_new if b_new is None else (w_new, b_new)
+
+    def fit_adjust(self, net, x, v_th0, bias=None, *, input_var=None):
+        """``fit(net, x, v_th0).adjust(net)`` in one call.
+
+        Parameters
+        ----------
+        net, x, v_th0, bias, input_var
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        Network
+            (The deprecated array form returns what ``adjust(weights, bias)`` returns.)
+        """
+        from .convert.network import Network
+
+        if isinstance(net, Network):
+            return self.fit(net, x, v_th0, bias, input_var=input_var).adjust(net)
+        deprecated("L4Adjuster.fit_adjust(weights, inputs, v_th0, bias)",
+                   "L4Adjuster.fit_adjust(net, x, v_th0) -> Network")
+        fit = _fit(net, x, v_th0, self.r_s, bias, self.stride, self.padding, self.strict,
+                   self.method, input_var)
+        result = _result(fit, net, bias)
+        self._set_fit(fit, result)
+        return result.weights if result.bias is None else (result.weights, result.bias)
+
+    def summary(self) -> dict:
+        """JSON-safe digest of the fit (``summary_``); see :meth:`AdjustResult.summary`."""
+        self._check_fitted()
+        return dict(self.summary_)

@@ -34,51 +34,55 @@ Overshoot-aware scaling (:func:`overshoot_scales`, :class:`OvershootAdjuster`)
     where the neuron should fire (``0 < m1 < v_th``), weighted by the target rate. It is
     analytic: two convolutions of the calibration batch (means and variances of the
     encoder), no simulation. It ignores the leak and the sign structure of the current.
+
+The contract (shared with :mod:`l4theory.adjust`): each method is a function and an
+estimator twin.
+
+- :func:`rate_matching_factors` (network in), :func:`overshoot_factors` (one layer's
+  arrays in) and :func:`adjusted_first_layer` (network in, either method) return a
+  :class:`~l4theory.convert.first_layer.FirstLayerFit` subclass (:class:`RateMatchResult`,
+  :class:`OvershootResult`): ``row_factors`` (the ``k_j``), the adjusted ``weights`` and
+  ``bias``, ``network`` (the adjusted copy when a network was given, else None),
+  :meth:`~l4theory.convert.first_layer.FirstLayerFit.summary` and the method's own
+  quantities.
+- :class:`RateMatcher` and :class:`OvershootAdjuster` store settings in ``__init__``;
+  ``fit(net, x, v_th)`` sets ``row_factors_``, ``result_``, ``summary_`` and the method's
+  attributes; ``adjust(net)`` always returns a new
+  :class:`~l4theory.convert.network.Network` whose first layer is adjusted.
+
+The forms before this contract (``rate_matching_scales``, ``overshoot_scales`` returning
+a dict, ``net, summary = adjusted_first_layer(...)``,
+``OvershootAdjuster.fit(weights, inputs, v_th, bias)`` and ``adjust(weights, bias)``,
+the ``scales``/``scales_`` names) still work for one release with a
+:class:`DeprecationWarning` that names the new form.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._checks import as_array, check_int, check_positive
+from .convert.first_layer import (
+    FirstLayerFit,
+    current_moments,
+    deprecated,
+    first_weight_layer,
+    scale_first_layer,
+    scale_rows,
+)
 
-__all__ = ["OvershootAdjuster", "RateMatcher", "adjusted_first_layer", "overshoot_scales",
-           "rate_matching_scales", "scale_first_layer"]
+__all__ = ["OvershootAdjuster", "OvershootResult", "RateMatchResult", "RateMatcher",
+           "adjusted_first_layer", "overshoot_factors", "overshoot_scales",
+           "rate_matching_factors", "rate_matching_scales", "scale_first_layer"]
 
 #: Default coarse grid of rate matching: 17 factors from 1/2 to 4, geometric.
 DEFAULT_GRID = tuple(float(v) for v in np.geomspace(0.5, 4.0, 17))
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def scale_first_layer(net, k):
-    """A copy of ``net`` whose first weight layer's row ``j`` (and bias) is times ``k[j]``.
-
-    Parameters
-    ----------
-    net : l4theory.convert.network.Network
-    k : array_like, shape (n_out,)
-        Positive finite factors, one per output channel / unit of the first weight layer.
-
-    Returns
-    -------
-    Network
-    """
-    first = net.weight_layers[0]
-    lay = net.layers[first]
-    k = as_array("k", k, ndim=1)
-    if k.shape != (lay.weight.shape[0],) or not (np.isfinite(k).all() and (k > 0).all()):
-        raise ValueError(f"k must be {lay.weight.shape[0]} positive finite factors, got "
-                         f"shape {k.shape}")
-    out = net.copy()
-    shape = (-1,) + (1,) * (lay.weight.ndim - 1)
-    out.layers[first].weight = (lay.weight * k.reshape(shape)).astype(lay.weight.dtype)
-    if lay.bias is not None:
-        out.layers[first].bias = (lay.bias * k).astype(lay.bias.dtype)
-    return out
 
 
 def _channel_mse(rate: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -90,13 +94,16 @@ def _channel_mse(rate: np.ndarray, target: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- rate matching
 
 
-@dataclass(frozen=True, eq=False)
-class RateMatchResult:
-    """Outcome of :func:`rate_matching_scales` (per-channel arrays have shape (n_out,)).
+@dataclass(frozen=True, eq=False, kw_only=True)
+class RateMatchResult(FirstLayerFit):
+    """Outcome of :func:`rate_matching_factors` (per-channel arrays have shape (n_out,)).
+
+    A :class:`~l4theory.convert.first_layer.FirstLayerFit` (``method="ratematch"``,
+    ``row_factors``, ``weights``, ``bias``, ``network``, ``layer``, :meth:`summary`) with:
 
     Attributes
     ----------
-    scales : numpy.ndarray
+    row_factors : numpy.ndarray
         ``k_j``, the fitted factor of row ``j``.
     error : numpy.ndarray
         Calibration MSE of each channel at ``k_j``.
@@ -110,18 +117,32 @@ class RateMatchResult:
         First-layer simulations used.
     """
 
-    scales: np.ndarray
     error: np.ndarray
     error_before: np.ndarray
     grid: np.ndarray
     at_edge: np.ndarray
     n_runs: int
+    method: str = "ratematch"
+
+    @property
+    def scales(self) -> np.ndarray:
+        """Deprecated alias of :attr:`row_factors`."""
+        deprecated("RateMatchResult.scales", "RateMatchResult.row_factors")
+        return self.row_factors
 
     def summary(self) -> dict:
-        """JSON-safe digest: method, MSE before/after (means), factor quantiles, edges."""
+        """JSON-safe digest: method, MSE before/after (means), factor quantiles, edges.
+
+        Returns
+        -------
+        dict
+            ``method``, ``mse_before``, ``mse_after``, ``k_min``/``k_median``/``k_max``
+            (of ``row_factors``), ``n_at_edge``, ``n_runs`` (plain Python numbers).
+        """
+        k = self.row_factors
         return {"method": "ratematch", "mse_before": float(self.error_before.mean()),
-                "mse_after": float(self.error.mean()), "k_min": float(self.scales.min()),
-                "k_median": float(np.median(self.scales)), "k_max": float(self.scales.max()),
+                "mse_after": float(self.error.mean()), "k_min": float(k.min()),
+                "k_median": float(np.median(k)), "k_max": float(k.max()),
                 "n_at_edge": int(self.at_edge.sum()), "n_runs": int(self.n_runs)}
 
 
@@ -132,10 +153,10 @@ def _check_grid(grid) -> np.ndarray:
     return g
 
 
-def rate_matching_scales(net, x, *, v_th: float, steps: int, grid=DEFAULT_GRID,
-                         refine: int = 8, seed: int = 0, sample_ids=None,
-                         bias_scale: float = 1.0, reference=None,
-                         **sim_kwargs) -> RateMatchResult:
+def rate_matching_factors(net, x, *, v_th: float, steps: int, grid=DEFAULT_GRID,
+                          refine: int = 8, seed: int = 0, sample_ids=None,
+                          bias_scale: float = 1.0, reference=None,
+                          **sim_kwargs) -> RateMatchResult:
     """Per-channel first-layer factors that minimise the calibration rate MSE.
 
     Stage 1 simulates the first layer once per grid factor ``g`` (every row times
@@ -169,6 +190,8 @@ def rate_matching_scales(net, x, *, v_th: float, steps: int, grid=DEFAULT_GRID,
     Returns
     -------
     RateMatchResult
+        ``row_factors`` (the ``k_j``), ``network`` (a copy of ``net`` with them applied),
+        the calibration errors before and after.
     """
     from .convert.fidelity import first_layer_rates, first_layer_target
 
@@ -201,9 +224,29 @@ def rate_matching_scales(net, x, *, v_th: float, steps: int, grid=DEFAULT_GRID,
         err = np.concatenate([err, [err_of(f) for f in fine]])
     best = _pick_columns(err, cand)
     cols = np.arange(n_out)
-    return RateMatchResult(scales=cand[best, cols], error=err[best, cols],
+    row_factors = cand[best, cols]
+    out = scale_first_layer(net, row_factors)
+    first, lay = first_weight_layer(out)
+    return RateMatchResult(row_factors=row_factors, weights=lay.weight, bias=lay.bias,
+                           network=out, layer=first, error=err[best, cols],
                            error_before=before, grid=g, at_edge=at_edge,
                            n_runs=g.size + refine)
+
+
+def rate_matching_scales(net, x, **kwargs) -> RateMatchResult:
+    """Deprecated name of :func:`rate_matching_factors` (same arguments and result).
+
+    Parameters
+    ----------
+    net, x, **kwargs
+        As in :func:`rate_matching_factors`.
+
+    Returns
+    -------
+    RateMatchResult
+    """
+    deprecated("rate_matching_scales(...)", "rate_matching_factors(...)")
+    return rate_matching_factors(net, x, **kwargs)
 
 
 def _pick_columns(err: np.ndarray, cand: np.ndarray) -> np.ndarray:
@@ -214,13 +257,13 @@ def _pick_columns(err: np.ndarray, cand: np.ndarray) -> np.ndarray:
 
 
 class RateMatcher:
-    """Estimator-style twin of :func:`rate_matching_scales` (scikit-learn conventions).
+    """Estimator-style twin of :func:`rate_matching_factors` (scikit-learn conventions).
 
     Parameters
     ----------
     steps : int
         Time steps ``T``.
-    grid, refine : see :func:`rate_matching_scales`.
+    grid, refine : see :func:`rate_matching_factors`.
     seed : int
         Input spike seed of the calibration runs.
     **sim_kwargs
@@ -228,7 +271,13 @@ class RateMatcher:
 
     Attributes
     ----------
-    scales_, error_, error_before_ : numpy.ndarray, shape (n_out,)
+    row_factors_ : numpy.ndarray, shape (n_out,)
+        The fitted factors ``k_j``.
+    result_ : RateMatchResult
+        The full result of the fit (its ``network`` is None: :meth:`adjust` makes one).
+    summary_ : dict
+        ``result_.summary()``.
+    error_, error_before_ : numpy.ndarray, shape (n_out,)
     at_edge_ : numpy.ndarray of bool, shape (n_out,)
     grid_ : numpy.ndarray
     v_th_ : float
@@ -243,72 +292,109 @@ class RateMatcher:
         self.sim_kwargs = sim_kwargs
 
     def fit(self, net, x, v_th, *, sample_ids=None, bias_scale=1.0) -> RateMatcher:
-        """Fit the factors on calibration inputs ``x``; returns ``self``."""
-        res = rate_matching_scales(net, x, v_th=v_th, steps=self.steps, grid=self.grid,
-                                   refine=self.refine, seed=self.seed, sample_ids=sample_ids,
-                                   bias_scale=bias_scale, **self.sim_kwargs)
-        self.scales_, self.error_, self.error_before_ = res.scales, res.error, res.error_before
+        """Fit the factors on calibration inputs ``x``.
+
+        Parameters
+        ----------
+        net : Network
+        x : array_like, shape (n, *net.input_shape)
+            Calibration training inputs (normalised).
+        v_th : float
+            First-layer threshold of the run.
+        sample_ids, bias_scale
+            See :func:`rate_matching_factors`.
+
+        Returns
+        -------
+        RateMatcher
+            ``self``.
+        """
+        res = rate_matching_factors(net, x, v_th=v_th, steps=self.steps, grid=self.grid,
+                                    refine=self.refine, seed=self.seed, sample_ids=sample_ids,
+                                    bias_scale=bias_scale, **self.sim_kwargs)
+        self.row_factors_ = res.row_factors
+        self.error_, self.error_before_ = res.error, res.error_before
         self.at_edge_, self.grid_, self.n_runs_ = res.at_edge, res.grid, res.n_runs
         self.v_th_ = float(v_th)
-        self.result_ = res
+        self.result_ = dataclasses.replace(res, network=None, layer=None)
+        self.summary_ = res.summary()
         return self
 
+    @property
+    def scales_(self) -> np.ndarray:
+        """Deprecated alias of ``row_factors_``."""
+        deprecated("RateMatcher.scales_", "RateMatcher.row_factors_")
+        return self.row_factors_
+
     def adjust(self, net):
-        """A copy of ``net`` with the fitted factors on its first layer."""
-        if not hasattr(self, "scales_"):
+        """A copy of ``net`` with the fitted factors on its first layer.
+
+        Parameters
+        ----------
+        net : Network
+
+        Returns
+        -------
+        Network
+        """
+        if not hasattr(self, "row_factors_"):
             raise ValueError("this RateMatcher is not fitted yet; call fit(...) first")
-        return scale_first_layer(net, self.scales_)
+        return scale_first_layer(net, self.row_factors_)
 
 
 # --------------------------------------------------------------------------- overshoot
 
 
-def _current_moments(weights, bias, es, var, stride, padding):
-    """Per-sample, per-position mean and variance of the per-step input current."""
-    from .convert.network import conv2d
+@dataclass(frozen=True, eq=False, kw_only=True)
+class OvershootResult(FirstLayerFit):
+    """Outcome of :func:`overshoot_factors` (per-row arrays have shape (n_out,)).
 
-    w = np.asarray(weights, dtype=np.float64)
-    if w.ndim == 2:
-        m1 = es.reshape(len(es), -1) @ w.T
-        v = var.reshape(len(var), -1) @ (w * w).T
-    else:
-        m1 = conv2d(es, w, None, stride, padding)
-        v = conv2d(var, w * w, None, stride, padding)
-    if bias is not None:
-        b = np.asarray(bias, dtype=np.float64)
-        m1 = m1 + (b if w.ndim == 2 else b[:, None, None])
-    return m1, np.maximum(v, 0.0)
+    A :class:`~l4theory.convert.first_layer.FirstLayerFit` (``method="overshoot"``,
+    ``row_factors``, ``weights``, ``bias``, ``network``, ``layer``, :meth:`summary`) with:
 
-
-def overshoot_scales(weights, inputs, v_th, *, bias=None, stride=1, padding=0,
-                     input_var=None, max_scale: float = 2.0) -> dict:
-    """Hard-reset overshoot compensation ``k_j = v_th / (v_th - E[O_j])`` per row.
-
-    Parameters
+    Attributes
     ----------
-    weights : array_like, shape (n_out, n_in) or (C_out, C_in, kh, kw)
-        First-layer weights (threshold units per input spike).
-    inputs : array_like, shape (batch, n_in) or (batch, C_in, H, W)
-        Calibration batch of expected spikes ``E[s]`` (pixels for the signed encoder).
+    row_factors : numpy.ndarray
+        ``k_j = min(v_th / (v_th - E[O_j]), max_scale)`` for hard reset; exactly 1 for soft.
+    overshoot : numpy.ndarray
+        ``E[O_j]``, the mean overshoot (threshold units).
+    n_positions : numpy.ndarray of int
+        Calibration positions used per row (``0 < m1 < v_th``).
+    n_capped : int
+        Rows whose factor was capped at ``max_scale``.
+    reset : str
+        ``"hard"`` or ``"soft"``.
     v_th : float
-        First-layer threshold of the run (``> 0``).
-    bias : array_like, shape (n_out,), optional
-        Bias per row, already multiplied by its balancing scale.
-    stride, padding : int or (int, int)
-        Convolution geometry (symmetric padding).
-    input_var : array_like, optional
-        ``Var[s]`` per input (same shape as ``inputs``); default ``|E[s]| (1 - |E[s]|)``
-        (signed and bernoulli encoders, ``|inputs| <= 1``).
+        Threshold used.
     max_scale : float
-        Upper bound of ``k_j`` (``> 1``): where the mean overshoot approaches the
-        threshold the asymptotic formula is no longer meaningful.
-
-    Returns
-    -------
-    dict
-        ``scales`` (``k_j``, shape (n_out,)), ``overshoot`` (``E[O_j]``, threshold units),
-        ``n_positions`` (calibration positions used per row), ``n_capped``.
+        Upper bound of the factors.
     """
+
+    overshoot: np.ndarray
+    n_positions: np.ndarray
+    n_capped: int
+    reset: str
+    v_th: float
+    max_scale: float
+    method: str = "overshoot"
+
+    def summary(self) -> dict:
+        """JSON-safe digest: method, factor quantiles, capped rows, median overshoot.
+
+        Returns
+        -------
+        dict
+            ``method``, ``k_min``/``k_median``/``k_max`` (of ``row_factors``),
+            ``n_capped``, ``overshoot_median`` (plain Python numbers).
+        """
+        k = self.row_factors
+        return {"method": "overshoot", "k_min": float(k.min()), "k_median": float(np.median(k)),
+                "k_max": float(k.max()), "n_capped": int(self.n_capped),
+                "overshoot_median": float(np.median(self.overshoot))}
+
+
+def _overshoot(weights, inputs, v_th, bias, stride, padding, input_var, max_scale):
+    """``(k, E[O], n_positions, n_capped)`` of the hard-reset overshoot compensation."""
     x = as_array("inputs", inputs)
     v_th = float(check_positive("v_th", v_th))
     if not (np.isfinite(max_scale) and max_scale > 1):
@@ -322,9 +408,7 @@ def overshoot_scales(weights, inputs, v_th, *, bias=None, stride=1, padding=0,
         var = as_array("input_var", input_var, nonneg=True)
         if var.shape != x.shape:
             raise ValueError(f"input_var has shape {var.shape}, inputs {x.shape}")
-    st = (stride, stride) if np.isscalar(stride) else tuple(stride)
-    pd = (padding,) * 4 if np.isscalar(padding) else (padding[0], padding[1]) * 2
-    m1, v = _current_moments(weights, bias, x, var, st, pd)
+    m1, v = current_moments(weights, x, var, bias=bias, stride=stride, padding=padding)
     m1 = np.moveaxis(m1, 1, -1).reshape(-1, m1.shape[1])
     v = np.moveaxis(v, 1, -1).reshape(-1, v.shape[1])
     use = (m1 > 0) & (m1 < v_th)
@@ -336,59 +420,220 @@ def overshoot_scales(weights, inputs, v_th, *, bias=None, stride=1, padding=0,
     with np.errstate(divide="ignore"):
         k_raw = np.where(eo < v_th, v_th / (v_th - eo), np.inf)
     k = np.minimum(k_raw, max_scale)
-    return {"scales": k, "overshoot": eo, "n_positions": use.sum(axis=0),
-            "n_capped": int((k_raw > max_scale).sum())}
+    return k, eo, use.sum(axis=0), int((k_raw > max_scale).sum())
+
+
+def _check_reset(reset) -> str:
+    if reset not in ("soft", "hard"):
+        raise ValueError(f"reset must be 'soft' or 'hard', got {reset!r}")
+    return reset
+
+
+def overshoot_factors(weights, inputs, v_th, *, bias=None, stride=1, padding=0,
+                      input_var=None, max_scale: float = 2.0,
+                      reset: str = "hard") -> OvershootResult:
+    """Hard-reset overshoot compensation ``k_j = v_th / (v_th - E[O_j])`` per row.
+
+    Parameters
+    ----------
+    weights : array_like, shape (n_out, n_in) or (C_out, C_in, kh, kw)
+        First-layer weights (threshold units per input spike).
+    inputs : array_like, shape (batch, n_in) or (batch, C_in, H, W)
+        Calibration batch of expected spikes ``E[s]`` (pixels for the signed encoder).
+    v_th : float
+        First-layer threshold of the run (``> 0``).
+    bias : array_like, shape (n_out,), optional
+        Bias per row, already multiplied by its balancing scale; it is scaled with its
+        row in the result.
+    stride : int or (int, int)
+        Convolution stride.
+    padding : int, (ph, pw) or (top, left, bottom, right)
+        Convolution zero padding.
+    input_var : array_like, optional
+        ``Var[s]`` per input (same shape as ``inputs``); default ``|E[s]| (1 - |E[s]|)``
+        (signed and bernoulli encoders, ``|inputs| <= 1``).
+    max_scale : float
+        Upper bound of ``k_j`` (``> 1``): where the mean overshoot approaches the
+        threshold the asymptotic formula is no longer meaningful.
+    reset : {"hard", "soft"}
+        ``"soft"`` keeps the overshoot: every factor is exactly 1 (``overshoot`` is still
+        reported).
+
+    Returns
+    -------
+    OvershootResult
+        ``row_factors`` (``k_j``), the scaled ``weights`` and ``bias``, ``overshoot``
+        (``E[O_j]``, threshold units), ``n_positions``, ``n_capped``; ``network`` is None.
+    """
+    reset = _check_reset(reset)
+    k, eo, n_pos, n_capped = _overshoot(weights, inputs, v_th, bias, stride, padding,
+                                        input_var, max_scale)
+    if reset == "soft":
+        k = np.ones_like(k)
+    w_new, b_new = scale_rows(weights, bias, k)
+    return OvershootResult(row_factors=k, weights=w_new, bias=b_new, overshoot=eo,
+                           n_positions=n_pos, n_capped=n_capped, reset=reset,
+                           v_th=float(v_th), max_scale=float(max_scale))
+
+
+def overshoot_scales(weights, inputs, v_th, **kwargs) -> dict:
+    """Deprecated form of :func:`overshoot_factors` that returns a dict.
+
+    Parameters
+    ----------
+    weights, inputs, v_th, **kwargs
+        As in :func:`overshoot_factors` (without ``reset``: hard reset).
+
+    Returns
+    -------
+    dict
+        ``scales`` (``k_j``), ``overshoot``, ``n_positions``, ``n_capped``.
+    """
+    deprecated("overshoot_scales(...) (a dict)", "overshoot_factors(...) (an OvershootResult)")
+    res = overshoot_factors(weights, inputs, v_th, **kwargs)
+    return {"scales": res.row_factors, "overshoot": res.overshoot,
+            "n_positions": res.n_positions, "n_capped": res.n_capped}
+
+
+def _overshoot_network(net, x, v_th, *, reset, encoder, bias_scale, max_scale=2.0,
+                       input_var=None) -> OvershootResult:
+    """:func:`overshoot_factors` on the first weight layer of ``net``, network attached."""
+    if encoder not in ("signed", "bernoulli"):
+        raise ValueError(f"overshoot needs the signed or bernoulli encoder, got {encoder!r}")
+    first, lay = first_weight_layer(net, direct_input=True)
+    es = np.clip(np.asarray(x, np.float64), -1 if encoder == "signed" else 0, 1)
+    kw = {}
+    if lay.kind == "conv2d":
+        kw = {"stride": lay.stride, "padding": lay.padding}
+    else:
+        es = es.reshape(len(es), -1)
+    bias = None if lay.bias is None else np.asarray(lay.bias, np.float64) * bias_scale
+    res = overshoot_factors(lay.weight, es, v_th, bias=bias, input_var=input_var,
+                            max_scale=max_scale, reset=reset, **kw)
+    out = scale_first_layer(net, res.row_factors)
+    new = out.layers[first]
+    return dataclasses.replace(res, weights=new.weight, bias=new.bias, network=out,
+                               layer=first)
 
 
 class OvershootAdjuster:
-    """Estimator-style twin of :func:`overshoot_scales`.
+    """Estimator-style twin of :func:`overshoot_factors` (scikit-learn conventions).
 
     Parameters
     ----------
     reset : {"hard", "soft"}
         ``"soft"`` keeps the overshoot: every factor is 1.
+    encoder : {"signed", "bernoulli"}
+        Turns calibration inputs into ``E[s]`` (``clip(x, -1, 1)`` or ``clip(x, 0, 1)``).
     stride, padding : int or (int, int)
-        Convolution geometry.
+        Convolution geometry; used only by the deprecated array form of :meth:`fit` (a
+        network's layer carries its own).
     max_scale : float
         Upper bound of the factors.
 
     Attributes
     ----------
-    scales_, overshoot_ : numpy.ndarray, shape (n_out,)
+    row_factors_, overshoot_ : numpy.ndarray, shape (n_out,)
+        The fitted factors ``k_j`` and mean overshoots ``E[O_j]``.
+    result_ : OvershootResult
+        The full result of the fit (its ``network`` is None: :meth:`adjust` makes one).
+    summary_ : dict
+        ``result_.summary()``.
     n_capped_ : int
     v_th_ : float
     """
 
-    def __init__(self, reset="hard", *, stride=1, padding=0, max_scale=2.0):
+    def __init__(self, reset="hard", *, encoder="signed", stride=1, padding=0, max_scale=2.0):
         self.reset = reset
+        self.encoder = encoder
         self.stride = stride
         self.padding = padding
         self.max_scale = max_scale
 
-    def fit(self, weights, inputs, v_th, bias=None, *, input_var=None) -> OvershootAdjuster:
-        """Fit on a calibration batch of ``E[s]``; returns ``self``."""
-        if self.reset not in ("soft", "hard"):
-            raise ValueError(f"reset must be 'soft' or 'hard', got {self.reset!r}")
-        res = overshoot_scales(weights, inputs, v_th, bias=bias, stride=self.stride,
-                               padding=self.padding, input_var=input_var,
-                               max_scale=self.max_scale)
-        if self.reset == "soft":
-            res["scales"] = np.ones_like(res["scales"])
-        self.scales_, self.overshoot_ = res["scales"], res["overshoot"]
-        self.n_capped_, self.v_th_ = res["n_capped"], float(v_th)
+    def fit(self, net, x, v_th, bias=None, *, bias_scale=1.0,
+            input_var=None) -> OvershootAdjuster:
+        """Fit the factors on calibration inputs.
+
+        Parameters
+        ----------
+        net : Network
+            The network whose first weight layer is fitted. (Deprecated form: the layer's
+            weights, with ``x`` the batch of ``E[s]`` and ``bias`` the scaled bias.)
+        x : array_like, shape (n, *net.input_shape)
+            Calibration training inputs (normalised pixels).
+        v_th : float
+            First-layer threshold of the run (``> 0``).
+        bias : array_like, optional
+            Deprecated array form only.
+        bias_scale : float
+            Balancing factor of the first layer's bias (network form).
+        input_var : array_like, optional
+            ``Var[s]`` per input; see :func:`overshoot_factors`.
+
+        Returns
+        -------
+        OvershootAdjuster
+            ``self``.
+        """
+        from .convert.network import Network
+
+        reset = _check_reset(self.reset)
+        if isinstance(net, Network):
+            if bias is not None:
+                raise ValueError("bias is taken from the network's layer (times bias_scale); "
+                                 "pass bias only with the (deprecated) array form")
+            res = _overshoot_network(net, x, v_th, reset=reset, encoder=self.encoder,
+                                     bias_scale=bias_scale, max_scale=self.max_scale,
+                                     input_var=input_var)
+            res = dataclasses.replace(res, network=None, layer=None)
+        else:
+            deprecated("OvershootAdjuster.fit(weights, inputs, v_th, bias)",
+                       "OvershootAdjuster.fit(net, x, v_th), or overshoot_factors(...) for "
+                       "arrays")
+            res = overshoot_factors(net, x, v_th, bias=bias, stride=self.stride,
+                                    padding=self.padding, input_var=input_var,
+                                    max_scale=self.max_scale, reset=reset)
+        self.row_factors_, self.overshoot_ = res.row_factors, res.overshoot
+        self.n_capped_, self.v_th_ = res.n_capped, float(v_th)
+        self.result_ = res
+        self.summary_ = res.summary()
         return self
 
-    def adjust(self, weights, bias=None):
-        """Row ``j`` (and ``bias[j]``) times ``scales_[j]``; ``(W, b)`` when a bias is given."""
-        if not hasattr(self, "scales_"):
+    @property
+    def scales_(self) -> np.ndarray:
+        """Deprecated alias of ``row_factors_``."""
+        deprecated("OvershootAdjuster.scales_", "OvershootAdjuster.row_factors_")
+        return self.row_factors_
+
+    def adjust(self, net, bias=None):
+        """A copy of ``net`` with row ``j`` of its first layer (and bias) times ``row_factors_[j]``.
+
+        Parameters
+        ----------
+        net : Network
+            (Deprecated form: the weights, with an optional ``bias``; it returns the
+            weights, or ``(weights, bias)`` when a bias is given.)
+        bias : array_like, optional
+            Deprecated array form only.
+
+        Returns
+        -------
+        Network
+        """
+        from .convert.network import Network
+
+        if not hasattr(self, "row_factors_"):
             raise ValueError("this OvershootAdjuster is not fitted yet; call fit(...) first")
-        w = np.asarray(weights)
-        if w.shape[0] != self.scales_.shape[0]:
-            raise ValueError(f"weights have {w.shape[0]} rows, fitted {self.scales_.shape[0]}")
-        k = self.scales_.reshape((-1,) + (1,) * (w.ndim - 1))
-        w_new = (w * k).astype(w.dtype)
-        return w_new if bias is None else (w_new, (np.asarray(bias) * self.scales_)
-                                           .astype(np.asarray(bias).dtype))
+        if isinstance(net, Network):
+            return scale_first_layer(net, self.row_factors_)
+        deprecated("OvershootAdjuster.adjust(weights, bias)",
+                   "OvershootAdjuster.adjust(net) -> Network")
+        w = np.asarray(net)
+        if w.shape[0] != self.row_factors_.shape[0]:
+            raise ValueError(f"weights have {w.shape[0]} rows, fitted "
+                             f"{self.row_factors_.shape[0]}")
+        w_new, b_new = scale_rows(w, bias, self.row_factors_)
+        return w_new if bias is None else (w_new, b_new)
 
 
 # --------------------------------------------------------------------------- networks
@@ -397,8 +642,8 @@ class OvershootAdjuster:
 def adjusted_first_layer(net, x_cal, method: str, *, v_th: float, steps: int = 75,
                          alpha: float = 1.0, reset: str = "soft", encoder: str = "signed",
                          bias_scale: float = 1.0, sim_kwargs=None, seed: int = 0,
-                         sample_ids=None, **fit_kwargs):
-    """A copy of ``net`` with a calibrated first layer, and a JSON-safe summary of the fit.
+                         sample_ids=None, **fit_kwargs) -> FirstLayerFit:
+    """A copy of ``net`` with a calibrated first layer, as a fit result.
 
     Parameters
     ----------
@@ -419,28 +664,17 @@ def adjusted_first_layer(net, x_cal, method: str, *, v_th: float, steps: int = 7
 
     Returns
     -------
-    (Network, dict)
+    RateMatchResult or OvershootResult
+        ``network`` is the calibrated copy of ``net``; ``summary()`` the JSON-safe digest.
+        (Unpacking it as ``(network, summary)``, the form before this contract, still
+        works for one release with a :class:`DeprecationWarning`.)
     """
     if method == "ratematch":
-        res = rate_matching_scales(net, x_cal, v_th=v_th, steps=steps, seed=seed,
-                                   sample_ids=sample_ids, bias_scale=bias_scale, alpha=alpha,
-                                   reset=reset, encoder=encoder, **(sim_kwargs or {}),
-                                   **fit_kwargs)
-        return scale_first_layer(net, res.scales), res.summary()
+        return rate_matching_factors(net, x_cal, v_th=v_th, steps=steps, seed=seed,
+                                     sample_ids=sample_ids, bias_scale=bias_scale,
+                                     alpha=alpha, reset=reset, encoder=encoder,
+                                     **(sim_kwargs or {}), **fit_kwargs)
     if method == "overshoot":
-        if encoder not in ("signed", "bernoulli"):
-            raise ValueError(f"overshoot needs the signed or bernoulli encoder, got {encoder!r}")
-        first = net.weight_layers[0]
-        lay = net.layers[first]
-        es = np.clip(np.asarray(x_cal, np.float64), -1 if encoder == "signed" else 0, 1)
-        kw = {}
-        if lay.kind == "conv2d":
-            kw = {"stride": lay.stride, "padding": lay.padding[:2]}
-        bias = None if lay.bias is None else np.asarray(lay.bias, np.float64) * bias_scale
-        adj = OvershootAdjuster(reset, **kw, **fit_kwargs).fit(lay.weight, es, v_th, bias)
-        k = adj.scales_
-        return scale_first_layer(net, k), {
-            "method": "overshoot", "k_min": float(k.min()), "k_median": float(np.median(k)),
-            "k_max": float(k.max()), "n_capped": adj.n_capped_,
-            "overshoot_median": float(np.median(adj.overshoot_))}
+        return _overshoot_network(net, x_cal, v_th, reset=_check_reset(reset),
+                                  encoder=encoder, bias_scale=bias_scale, **fit_kwargs)
     raise ValueError(f"method must be 'ratematch' or 'overshoot', got {method!r}")

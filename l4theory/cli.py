@@ -175,12 +175,12 @@ def cmd_adjust(args) -> int:
     net = _load(args)
     x, res_bal = _balance(args, net)
     v_th0 = float(args.v_th0) if args.v_th0 is not None else float(res_bal.thresholds[0])
-    adjusted, res = adjusted_network(net, x, v_th0, args.r_s, encoder=args.encoder,
-                                     method=args.adjust_method, strict=args.strict)
-    first = net.weight_layers[0]
+    res = adjusted_network(net, x, v_th0, args.r_s, encoder=args.encoder,
+                           method=args.adjust_method, strict=args.strict)
+    adjusted, first = res.network, res.layer
     layer = net.layers[first]
     summary = res.summary()
-    scales = res.scales
+    scales = res.row_factors
     provenance = {
         "method": res.method, "r_s": summary["r_s"], "v_th0": v_th0,
         "layer": layer.name, "balance": res_bal.method, "balance_scale": res_bal.scale,

@@ -9,7 +9,16 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from l4theory.adjust import L4Adjuster, NotFittedError, adjust_weights, mean_patch
+from l4theory.adjust import (
+    AdjustResult,
+    L4Adjuster,
+    NotFittedError,
+    adjust_weights,
+    adjusted_network,
+    mean_patch,
+)
+from l4theory.convert.first_layer import FirstLayerFit
+from l4theory.convert.network import Conv2d, Flatten, Linear, Network, ReLU
 
 PROFILE = settings(derandomize=True, deadline=None, max_examples=60,
                    suppress_health_check=[HealthCheck.too_slow])
@@ -300,10 +309,10 @@ def test_rescale_restores_mean_abs_and_bias_follows_row(layer, v_th0, r_s):
     bias = np.linspace(-1.0, 1.0, n_out)
     r = adjust_weights(w, x, v_th0, r_s, bias=bias, **geo)
     assert np.abs(r.weights).mean() == pytest.approx(np.abs(w).mean(), rel=1e-12)
-    np.testing.assert_allclose(r.scales, r.c * r.s_hat)
+    np.testing.assert_allclose(r.row_factors, r.c * r.s_hat)
     np.testing.assert_allclose(r.weights.reshape(n_out, -1),
-                               w.reshape(n_out, -1) * r.scales[:, None], rtol=1e-15)
-    np.testing.assert_allclose(r.bias, bias * r.scales, rtol=1e-15)
+                               w.reshape(n_out, -1) * r.row_factors[:, None], rtol=1e-15)
+    np.testing.assert_allclose(r.bias, bias * r.row_factors, rtol=1e-15)
     # The guard rule: unadjusted neurons have s = s_hat = 1 exactly.
     assert np.all(r.s[r.guarded] == 1.0) and np.all(r.s_hat[r.guarded] == 1.0)
     assert r.n_guarded == int(np.sum(~np.isfinite(r.v_hat) | (r.v_hat <= 0)))
@@ -348,7 +357,7 @@ def test_adjusted_layer_equals_per_neuron_thresholds(reset):
     assert r.n_guarded == 0 and np.ptp(r.s_hat) > 0.05
     spikes_in = (rng.random((200, 20)) < probs).astype(float)
     adjusted = simulate_if(spikes_in @ r.weights.T, v, 0.95, reset)
-    divided = simulate_if(spikes_in @ w.T, v / r.scales, 0.95, reset)
+    divided = simulate_if(spikes_in @ w.T, v / r.row_factors, 0.95, reset)
     np.testing.assert_array_equal(adjusted, divided)
     assert adjusted.sum() > 0
 
@@ -370,7 +379,7 @@ def test_guard_counts_and_strict_mode():
     with pytest.raises(ValueError, match=r"strict=True: 1 neuron.*neurons 0 \(v_hat="):
         adjust_weights(w, x, 1.0, 0.0, strict=True)
     with pytest.raises(ValueError, match="neurons 0"):
-        L4Adjuster(0.0, strict=True).fit(w, x, 1.0)
+        L4Adjuster(0.0, strict=True).fit(dense_net(w), x, 1.0)
 
 
 def test_guard_zero_row_and_non_finite():
@@ -417,41 +426,105 @@ def test_dense_accepts_image_shaped_inputs():
 # --------------------------------------------------------------------------- estimator
 
 
-def test_estimator_matches_function_dense_and_conv():
+def dense_net(w, bias=None):
+    """A Linear -> ReLU -> Linear network around first-layer weights ``w``."""
+    w = np.asarray(w, np.float32)
+    return Network((w.shape[1],), [Linear(w, bias, name="l1"), ReLU(),
+                                   Linear(np.ones((2, w.shape[0]), np.float32), name="out")])
+
+
+def conv_net(w, bias=None, stride=(1, 1), padding=(0, 0, 0, 0), hw=(7, 6)):
+    """A Conv2d -> ReLU -> Flatten -> Linear network around a first-layer kernel ``w``."""
+    w = np.asarray(w, np.float32)
+    conv = Conv2d(w, bias, stride=stride, padding=padding, name="c1")
+    n_flat = int(np.prod(conv.output_shape((w.shape[1], *hw))))
+    return Network((w.shape[1], *hw), [conv, ReLU(), Flatten(),
+                                       Linear(np.ones((3, n_flat), np.float32), name="out")])
+
+
+def estimator_cases():
     rng = np.random.default_rng(3)
-    cases = [(rng.normal(size=(6, 10)), rng.random((8, 10)), {}),
-             (rng.normal(size=(4, 2, 3, 3)), rng.random((3, 2, 7, 6)),
-              {"stride": (2, 1), "padding": 1})]
-    for w, x, geo in cases:
-        b = rng.normal(size=w.shape[0]) * 0.1
-        est = L4Adjuster(0.5, **geo)
-        assert est.get_params()["r_s"] == 0.5 and not hasattr(est, "s_hat_")
-        assert est.fit(w, x, 2.0, b) is est
-        r = adjust_weights(w, x, 2.0, 0.5, bias=b, **geo)
-        for name in ("mu", "l4", "rho", "v_hat", "s", "s_hat", "guarded", "spread"):
+    w = rng.normal(size=(6, 10))
+    yield dense_net(w, rng.normal(size=6) * 0.1), rng.random((8, 10)), w, {}
+    k = rng.normal(size=(4, 2, 3, 3))
+    net = conv_net(k, rng.normal(size=4) * 0.1, stride=(2, 1), padding=(1, 1, 1, 1))
+    yield net, rng.random((3, 2, 7, 6)), k, {"stride": (2, 1), "padding": 1}
+
+
+@pytest.mark.parametrize("method", ["l4", "exact"])
+def test_estimator_matches_function_dense_and_conv(method):
+    for net, x, _, _ in estimator_cases():
+        est = L4Adjuster(0.5, method=method)
+        assert est.get_params()["r_s"] == 0.5 and not hasattr(est, "row_factors_")
+        assert est.fit(net, x, 2.0) is est
+        r = adjusted_network(net, x, 2.0, 0.5, method=method)
+        assert isinstance(r, AdjustResult) and isinstance(r, FirstLayerFit)
+        assert r.method == method and r.layer == 0
+        for name in ("mu", "l4", "rho", "v_hat", "s", "s_hat", "guarded", "spread",
+                     "row_factors"):
             np.testing.assert_array_equal(getattr(est, name + "_"), getattr(r, name))
         assert est.c_ == r.c and est.mu_l4_ == r.mu_l4 and est.n_guarded_ == r.n_guarded
-        w_adj, b_adj = est.adjust(w, b)
-        np.testing.assert_array_equal(w_adj, r.weights)
-        np.testing.assert_array_equal(b_adj, r.bias)
-        np.testing.assert_array_equal(est.adjust(w), r.weights)
-        w_fa, b_fa = L4Adjuster(0.5, **geo).fit_adjust(w, x, 2.0, b)
-        np.testing.assert_array_equal(w_fa, r.weights)
-        np.testing.assert_array_equal(b_fa, r.bias)
-        assert est.summary() == r.summary()
+        assert est.summary_ == r.summary() == est.summary() == est.result_.summary()
+        adj = est.adjust(net)
+        assert isinstance(adj, Network)
+        for a, b in ((adj, r.network), (L4Adjuster(0.5, method=method).fit_adjust(net, x, 2.0),
+                                        r.network)):
+            np.testing.assert_array_equal(a.layers[0].weight, b.layers[0].weight)
+            np.testing.assert_array_equal(a.layers[0].bias, b.layers[0].bias)
+        np.testing.assert_array_equal(r.network.layers[0].weight, r.weights)
+        np.testing.assert_array_equal(r.network.layers[0].bias, r.bias)
+        # the other layers are the originals', and net itself is untouched
+        np.testing.assert_array_equal(adj.layers[-1].weight, net.layers[-1].weight)
+        assert not np.array_equal(adj.layers[0].weight, net.layers[0].weight)
+
+
+def test_deprecated_forms_warn_and_match_the_new_ones():
+    for net, x, w, geo in estimator_cases():
+        b = np.asarray(net.layers[0].bias, np.float64)
+        r = adjusted_network(net, x, 2.0, 0.5)
+        with pytest.warns(DeprecationWarning, match=r"result\.network"):
+            old_net, old_res = r
+        assert old_net is r.network and old_res is r
+        with pytest.warns(DeprecationWarning, match="row_factors"):
+            np.testing.assert_array_equal(r.scales, r.row_factors)
+        ref = adjust_weights(w, x, 2.0, 0.5, bias=b, **geo)
+        assert ref.network is None
+        est = L4Adjuster(0.5, **geo)
+        with pytest.warns(DeprecationWarning, match=r"fit\(net, x, v_th0\)"):
+            est.fit(w, x, 2.0, b)
+        with pytest.warns(DeprecationWarning, match="Network"):
+            w_adj, b_adj = est.adjust(w, b)
+        np.testing.assert_array_equal(w_adj, ref.weights)
+        np.testing.assert_array_equal(b_adj, ref.bias)
+        with pytest.warns(DeprecationWarning):
+            np.testing.assert_array_equal(est.adjust(w), ref.weights)
+        with pytest.warns(DeprecationWarning, match="fit_adjust"):
+            w_fa, b_fa = L4Adjuster(0.5, **geo).fit_adjust(w, x, 2.0, b)
+        np.testing.assert_array_equal(w_fa, ref.weights)
+        np.testing.assert_array_equal(b_fa, ref.bias)
+        assert est.summary() == ref.summary()
+    with pytest.raises(TypeError, match="not iterable"):
+        tuple(ref)
 
 
 def test_estimator_errors():
     est = L4Adjuster()
+    net = dense_net(np.eye(3))
     with pytest.raises(NotFittedError, match="not fitted"):
-        est.adjust(np.ones((2, 2)))
-    est.fit(np.eye(3), np.ones((2, 3)) * 0.5, 1.0)
-    with pytest.raises(ValueError, match=r"weights has shape \(3, 4\).*fitted on shape \(3, 3\)"):
-        est.adjust(np.ones((3, 4)))
-    with pytest.raises(ValueError, match=r"bias must have shape \(3,\)"):
-        est.adjust(np.eye(3), np.ones(2))
+        est.adjust(net)
+    est.fit(net, np.ones((2, 3)) * 0.5, 1.0)
+    with pytest.raises(ValueError, match=r"shape \(3, 4\).*fitted on shape \(3, 3\)"):
+        est.adjust(dense_net(np.ones((3, 4))))
+    with pytest.raises(ValueError, match="bias is taken from the network"):
+        est.fit(net, np.ones((2, 3)) * 0.5, 1.0, np.ones(3))
     with pytest.raises(ValueError, match="r_s must be >= 0"):
-        L4Adjuster(r_s=-1).fit(np.eye(2), np.ones((1, 2)), 1.0)
+        L4Adjuster(r_s=-1).fit(dense_net(np.eye(2)), np.ones((1, 2)), 1.0)
+    with pytest.warns(DeprecationWarning), \
+            pytest.raises(ValueError, match=r"bias must have shape \(3,\)"):
+        est.adjust(np.eye(3), np.ones(2))
+    with pytest.raises(ValueError, match="not followed by a ReLU"):
+        adjusted_network(Network((2,), [Linear(np.eye(2, dtype=np.float32))]),
+                         np.ones((1, 2)), 1.0, 1.0)
 
 
 # --------------------------------------------------------------------------- exact method

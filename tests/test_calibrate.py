@@ -1,13 +1,19 @@
 """Rate matching and overshoot-aware scaling: known optima, held-out improvement, errors."""
 
+import json
+
 import numpy as np
 import pytest
 
 from l4theory.calibrate import (
     OvershootAdjuster,
+    OvershootResult,
     RateMatcher,
+    RateMatchResult,
     adjusted_first_layer,
+    overshoot_factors,
     overshoot_scales,
+    rate_matching_factors,
     rate_matching_scales,
     scale_first_layer,
 )
@@ -35,7 +41,7 @@ def test_scale_first_layer_scales_rows_and_bias():
     np.testing.assert_array_equal(out.layers[0].weight, [[2, 4], [0.75, 1]])
     np.testing.assert_array_equal(out.layers[0].bias, [1.0, -0.25])
     np.testing.assert_array_equal(net.layers[0].weight, [[1, 2], [3, 4]])  # not in place
-    with pytest.raises(ValueError, match="k must be 2 positive"):
+    with pytest.raises(ValueError, match="row_factors must be 2 positive"):
         scale_first_layer(net, [1.0, 0.0])
 
 
@@ -48,9 +54,9 @@ ONE = np.ones((1, 1))
 
 
 def test_rate_matching_recovers_known_factors_on_the_grid():
-    res = rate_matching_scales(TEST, ONE, v_th=1.0, steps=16, grid=[0.25, 0.5, 1, 2, 4],
-                               refine=0, reference=REF, encoder="constant")
-    np.testing.assert_array_equal(res.scales, C)
+    res = rate_matching_factors(TEST, ONE, v_th=1.0, steps=16, grid=[0.25, 0.5, 1, 2, 4],
+                                refine=0, reference=REF, encoder="constant")
+    np.testing.assert_array_equal(res.row_factors, C)
     np.testing.assert_array_equal(res.error, 0.0)
     assert (res.error_before[:2] > 0).all() and res.error_before[2] == 0
     assert res.n_runs == 5 and not res.at_edge.any()
@@ -58,12 +64,12 @@ def test_rate_matching_recovers_known_factors_on_the_grid():
 
 def test_rate_matching_refined_stays_in_the_zero_error_interval():
     # floor(16 k I / c) = 16 I exactly for k in [c, c (1 + 1/(16 I)))
-    res = rate_matching_scales(TEST, ONE, v_th=1.0, steps=16, reference=REF,
-                               encoder="constant")
+    res = rate_matching_factors(TEST, ONE, v_th=1.0, steps=16, reference=REF,
+                                encoder="constant")
     np.testing.assert_array_equal(res.error, 0.0)
     hi = C * (1 + 1 / (16 * np.array([0.5, 0.25, 0.75])))
-    assert (res.scales >= C * (1 - 1e-6)).all() and (res.scales < hi).all()  # fp32 weights
-    assert res.scales[2] == 1.0  # ties go to the factor nearest 1
+    assert (res.row_factors >= C * (1 - 1e-6)).all() and (res.row_factors < hi).all()  # fp32 weights
+    assert res.row_factors[2] == 1.0  # ties go to the factor nearest 1
 
 
 @pytest.mark.statistical
@@ -85,7 +91,7 @@ def test_rate_matching_reduces_held_out_error(alpha, reset, factor):
     after = first_layer_rates(m.adjust(net), x_new, v_th=v_th, seed=99, **kw)
     mse_b, mse_a = np.mean((before - target) ** 2), np.mean((after - target) ** 2)
     assert mse_a < factor * mse_b, (mse_a, mse_b)
-    assert np.median(m.scales_) > 1
+    assert np.median(m.row_factors_) > 1
 
 
 def test_overshoot_restores_the_exact_hard_reset_rate():
@@ -96,9 +102,9 @@ def test_overshoot_restores_the_exact_hard_reset_rate():
     w = np.array([0.1, 0.1 * np.sqrt(2), 0.1 * np.sqrt(3)])
     v_th = 1.5
     m1 = p @ w
-    res = overshoot_scales(w[None], p[None], v_th)
-    k = res["scales"][0]
-    assert res["overshoot"][0] == pytest.approx((p * (1 - p)) @ w**2 / (2 * m1) + m1 / 2)
+    res = overshoot_factors(w[None], p[None], v_th)
+    k = res.row_factors[0]
+    assert res.overshoot[0] == pytest.approx((p * (1 - p)) @ w**2 / (2 * m1) + m1 / 2)
     before = if_hard_rate_bernoulli(p, w, v_th)
     after = if_hard_rate_bernoulli(p, k * w, v_th)
     soft = m1 / v_th
@@ -110,20 +116,60 @@ def test_overshoot_adjuster_conv_and_soft_reset():
     net = conv_net(c_out=3)
     x = np.random.default_rng(0).uniform(-1, 1, (4, 1, 8, 8))
     w = net.layers[0].weight
-    hard = OvershootAdjuster("hard", padding=1).fit(w, x, 1.0)
-    assert (hard.scales_ >= 1).all() and (hard.scales_ <= 2).all()
-    assert (hard.scales_ > 1).any()
-    np.testing.assert_array_equal(OvershootAdjuster("soft", padding=1).fit(w, x, 1.0).scales_,
-                                  1.0)
-    w2, b2 = hard.adjust(w, np.ones(3, np.float32))
-    np.testing.assert_allclose(w2, w * hard.scales_[:, None, None, None], rtol=1e-6)
-    np.testing.assert_allclose(b2, hard.scales_, rtol=1e-6)
+    hard = OvershootAdjuster("hard").fit(net, x, 1.0)
+    assert (hard.row_factors_ >= 1).all() and (hard.row_factors_ <= 2).all()
+    assert (hard.row_factors_ > 1).any()
+    assert hard.summary_ == hard.result_.summary() and hard.summary_["method"] == "overshoot"
+    np.testing.assert_array_equal(OvershootAdjuster("soft").fit(net, x, 1.0).row_factors_, 1.0)
+    out = hard.adjust(net)
+    assert isinstance(out, Network)
+    np.testing.assert_allclose(out.layers[0].weight, w * hard.row_factors_[:, None, None, None],
+                               rtol=1e-6)
+    ref = overshoot_factors(w, x, 1.0, padding=1)
+    assert isinstance(ref, OvershootResult) and ref.network is None
+    np.testing.assert_array_equal(ref.row_factors, hard.row_factors_)
+    np.testing.assert_array_equal(ref.weights, out.layers[0].weight)
     with pytest.raises(ValueError, match="not fitted"):
-        OvershootAdjuster().adjust(w)
+        OvershootAdjuster().adjust(net)
     with pytest.raises(ValueError, match="reset"):
-        OvershootAdjuster("none").fit(w, x, 1.0)
+        OvershootAdjuster("none").fit(net, x, 1.0)
     with pytest.raises(ValueError, match=r"\|inputs\| <= 1"):
-        overshoot_scales(w, 2 * np.ones((1, 1, 8, 8)), 1.0, padding=1)
+        overshoot_factors(w, 2 * np.ones((1, 1, 8, 8)), 1.0, padding=1)
+
+
+def test_deprecated_calibration_forms_warn_and_match():
+    net = conv_net(c_out=3)
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 1, 8, 8))
+    w = net.layers[0].weight
+    b = np.ones(3, np.float32)
+    new = overshoot_factors(w, x, 1.0, padding=1, bias=b)
+    with pytest.warns(DeprecationWarning, match="overshoot_factors"):
+        old = overshoot_scales(w, x, 1.0, padding=1, bias=b)
+    np.testing.assert_array_equal(old["scales"], new.row_factors)
+    np.testing.assert_array_equal(old["overshoot"], new.overshoot)
+    assert old["n_capped"] == new.n_capped
+    est = OvershootAdjuster("hard", padding=1)
+    with pytest.warns(DeprecationWarning, match=r"fit\(net, x, v_th\)"):
+        est.fit(w, x, 1.0, b)
+    with pytest.warns(DeprecationWarning, match="row_factors_"):
+        np.testing.assert_array_equal(est.scales_, new.row_factors)
+    with pytest.warns(DeprecationWarning, match="Network"):
+        w2, b2 = est.adjust(w, b)
+    np.testing.assert_array_equal(w2, new.weights)
+    np.testing.assert_array_equal(b2, new.bias)
+    with pytest.warns(DeprecationWarning, match="rate_matching_factors"):
+        old_rm = rate_matching_scales(TEST, ONE, v_th=1.0, steps=16, grid=[0.5, 1, 2],
+                                      refine=0, encoder="constant")
+    with pytest.warns(DeprecationWarning, match="row_factors"):
+        np.testing.assert_array_equal(old_rm.scales, old_rm.row_factors)
+    m = RateMatcher(16, grid=[0.5, 1, 2], refine=0, encoder="constant").fit(TEST, ONE, 1.0)
+    with pytest.warns(DeprecationWarning, match="row_factors_"):
+        np.testing.assert_array_equal(m.scales_, old_rm.row_factors)
+    for method, kw in (("ratematch", {"grid": [0.5, 1, 2]}), ("overshoot", {})):
+        fit = adjusted_first_layer(net, x, method, v_th=1.0, steps=10, reset="hard", **kw)
+        with pytest.warns(DeprecationWarning, match=r"result\.network"):
+            out, summary = fit
+        assert out is fit.network and summary == fit.summary()
 
 
 def test_adjusted_first_layer_both_methods():
@@ -131,13 +177,18 @@ def test_adjusted_first_layer_both_methods():
     x = np.random.default_rng(0).uniform(-1, 1, (4, 1, 8, 8))
     for method in ("ratematch", "overshoot"):
         kw = {"grid": [0.5, 1, 2]} if method == "ratematch" else {"max_scale": 1.5}
-        out, summary = adjusted_first_layer(net, x, method, v_th=1.0, steps=10, reset="hard",
-                                            **kw)
-        assert summary["method"] == method
+        fit = adjusted_first_layer(net, x, method, v_th=1.0, steps=10, reset="hard", **kw)
+        assert isinstance(fit, (RateMatchResult, OvershootResult))
+        assert fit.summary()["method"] == fit.method == method and fit.layer == 0
+        out = fit.network
         assert out.layers[0].weight.shape == net.layers[0].weight.shape
+        np.testing.assert_array_equal(out.layers[0].weight, fit.weights)
+        np.testing.assert_array_equal(
+            out.layers[0].weight, scale_first_layer(net, fit.row_factors).layers[0].weight)
+        assert json.loads(json.dumps(fit.summary())) == fit.summary()
     with pytest.raises(ValueError, match="method must be"):
         adjusted_first_layer(net, x, "l4", v_th=1.0)
     with pytest.raises(ValueError, match="not fitted"):
         RateMatcher().adjust(net)
     with pytest.raises(ValueError, match="grid"):
-        rate_matching_scales(net, x, v_th=1.0, steps=5, grid=[-1.0])
+        rate_matching_factors(net, x, v_th=1.0, steps=5, grid=[-1.0])

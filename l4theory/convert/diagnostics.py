@@ -19,26 +19,18 @@ import numpy as np
 from .._checks import check_alpha, check_int
 from ..theory.discrete import ENCODERS
 from ..theory.norms import l4_norm
-from .network import Network, conv2d
+from .first_layer import current_moments, first_weight_layer
+from .network import Network
 from .simulate import encode_steps, linear_op
 
 __all__ = ["membrane_diagnostics"]
 
 
-def _first_layer(net: Network):
-    first = net.weight_layers[0]
-    if any(lay.kind != "flatten" for lay in net.layers[:first]):
-        raise ValueError("the first weight layer must receive the encoded input directly")
-    return net.layers[first]
-
-
-def _predict(layer, kappa: np.ndarray, power: int) -> np.ndarray:
-    """``sum_i w_ji**power kappa_i`` for every neuron, shape (n_images, n_neurons)."""
-    w = layer.weight.astype(np.float64) ** power
-    if layer.kind == "conv2d":
-        out = conv2d(kappa, w, None, layer.stride, layer.padding)
-        return out.reshape(len(kappa), -1)
-    return kappa.reshape(len(kappa), -1) @ w.T
+def _moments(layer, mean=None, var=None):
+    """Per-step current moments of every neuron, each shape (n_images, n_neurons)."""
+    geo = {"stride": layer.stride, "padding": layer.padding} if layer.kind == "conv2d" else {}
+    m = current_moments(layer.weight.astype(np.float64), mean, var, **geo)
+    return tuple(None if a is None else a.reshape(len(a), -1) for a in m)
 
 
 def _theory(layer, x: np.ndarray, encoder: str, alpha: float, steps: int):
@@ -48,11 +40,12 @@ def _theory(layer, x: np.ndarray, encoder: str, alpha: float, steps: int):
     k1 = spike_cumulant(1, encoder, x.astype(np.float64))
     k2 = spike_cumulant(2, encoder, x.astype(np.float64))
     g1, g2 = float(leak_gain(1, alpha, steps)), float(leak_gain(2, alpha, steps))
-    mean_th = _predict(layer, k1, 1) * g1
+    m1, v2 = _moments(layer, k1, k2)
+    mean_th = m1 * g1
     n_out = mean_th.shape[1]
     if layer.bias is not None:  # neurons are channel-major: bias repeats over positions
         mean_th += np.repeat(np.asarray(layer.bias, np.float64), n_out // layer.bias.size)[None] * g1
-    return mean_th, _predict(layer, k2, 2) * g2, _predict(layer, np.abs(k1), 2) * g2
+    return mean_th, v2 * g2, _moments(layer, var=np.abs(k1))[1] * g2
 
 
 def _measure(net: Network, layer, x: np.ndarray, encoder: str, alpha: float, steps: int,
@@ -124,7 +117,7 @@ def membrane_diagnostics(net: Network, x, *, encoder: str = "signed", alpha: flo
     alpha = check_alpha("alpha", alpha)
     steps = check_int("steps", steps, minimum=1)
     n_trials = check_int("n_trials", n_trials, minimum=2)
-    layer = _first_layer(net)
+    _, layer = first_weight_layer(net, direct_input=True)
     x = np.asarray(x, dtype=np.float32).reshape((-1, *net.input_shape))
     n_img = len(x)
     mean_th, var_th, var_po = _theory(layer, x, encoder, alpha, steps)

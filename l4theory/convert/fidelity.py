@@ -39,6 +39,7 @@ import math
 import numpy as np
 
 from .._checks import as_rng, check_int
+from .first_layer import first_weight_layer
 from .network import Flatten, Linear, Network
 
 __all__ = ["dominance_counts", "first_layer_fidelity", "first_layer_network",
@@ -47,15 +48,12 @@ __all__ = ["dominance_counts", "first_layer_fidelity", "first_layer_network",
 
 def _first_spiking(net: Network) -> tuple[int, int]:
     """(first weight layer, index of the ReLU that makes it spike)."""
-    if not isinstance(net, Network):
-        raise ValueError(f"net must be a Network, got {type(net).__name__}")
+    first, _ = first_weight_layer(net)
     spiking = net.spiking_layers
-    first = net.weight_layers[0]
     if not spiking or spiking[0] != first:
         raise ValueError("the first weight layer is not followed by a ReLU (no first "
                          "spiking layer)")
-    if any(lay.kind != "flatten" for lay in net.layers[:first]):
-        raise ValueError("the first weight layer must receive the encoded input directly")
+    first_weight_layer(net, direct_input=True)
     relu = next(k for k in range(first + 1, len(net.layers)) if net.layers[k].kind == "relu")
     return first, relu
 

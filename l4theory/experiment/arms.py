@@ -144,17 +144,18 @@ def _fit(arm, net, x_cal, v_th0, v_th, setting, encoder, bias_scale):
     if arm.method in ("l4", "exact"):
         from ..adjust import adjusted_network
 
-        out, res = adjusted_network(net, x_cal, float(v_th0), arm.r_s, encoder=encoder,
-                                    method=arm.method)
-        return out, res.summary()
+        res = adjusted_network(net, x_cal, float(v_th0), arm.r_s, encoder=encoder,
+                               method=arm.method)
+        return res.network, res.summary()
     from ..calibrate import adjusted_first_layer
 
     sim = {} if setting["semantics"] == "project" else {"semantics": setting["semantics"]}
-    return adjusted_first_layer(net, x_cal, arm.method, v_th=float(v_th),
-                                steps=setting["steps"], alpha=setting["alpha"],
-                                reset=setting["reset"], encoder=encoder,
-                                bias_scale=float(bias_scale), sim_kwargs=sim,
-                                seed=20_000 if arm.fit_seed is None else arm.fit_seed)
+    fit = adjusted_first_layer(net, x_cal, arm.method, v_th=float(v_th),
+                               steps=setting["steps"], alpha=setting["alpha"],
+                               reset=setting["reset"], encoder=encoder,
+                               bias_scale=float(bias_scale), sim_kwargs=sim,
+                               seed=20_000 if arm.fit_seed is None else arm.fit_seed)
+    return fit.network, fit.summary()
 
 
 def fit_count(key: str | None = None) -> int:

@@ -3,7 +3,7 @@
 :class:`TaskCache` keeps each finished task as ``<folder>/<key>.npz`` (keys from
 :func:`l4theory.experiment.keys.task_key`), read back with ``allow_pickle=False``;
 :func:`write_json` and :func:`write_npz` write result files. All three go through
-:func:`l4theory.convert.io._atomic.atomic_write` (a temporary file in the target folder,
+:func:`l4theory._io.atomic_write` (a temporary file in the target folder,
 then moved into place), so a reader never sees half a file and two processes finishing the
 same task cannot interleave their writes.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..convert.io._atomic import atomic_write
+from .._io import atomic_write
 
 __all__ = ["TaskCache", "json_default", "write_json", "write_npz"]
 

@@ -27,7 +27,7 @@ CODE_FILES = (
     "_checks.py", "adjust.py", "calibrate.py",
     "theory/discrete.py", "theory/norms.py",
     "convert/network.py", "convert/simulate.py", "convert/_kernels.py", "convert/balance.py",
-    "convert/fidelity.py", "convert/diagnostics.py",
+    "convert/fidelity.py", "convert/diagnostics.py", "convert/first_layer.py",
     "experiment/arms.py", "experiment/tasks.py",
 )
 

@@ -54,14 +54,15 @@ def test_select_best_and_mean_ci():
 
 def test_adjusted_network_changes_only_the_first_layer():
     net, (x, _), _ = tiny()
-    adj, res = adjusted_network(net, x, 1.3, 2.0)
+    res = adjusted_network(net, x, 1.3, 2.0)
+    adj = res.network
     ref = adjust_weights(net.layers[0].weight, expected_spikes(x, "signed"), 1.3, 2.0,
                          padding=(1, 1))
     np.testing.assert_allclose(adj.layers[0].weight, ref.weights, rtol=1e-6)
     np.testing.assert_array_equal(adj.layers[4].weight, net.layers[4].weight)
     assert not np.array_equal(adj.layers[0].weight, net.layers[0].weight)
     assert res.r_s == 2.0
-    same, _ = adjusted_network(net, x, 1.3, np.inf)
+    same = adjusted_network(net, x, 1.3, np.inf).network
     np.testing.assert_array_equal(same.layers[0].weight, net.layers[0].weight)
 
 
@@ -81,8 +82,8 @@ def test_sweep_selects_argmax_and_evaluates_paired():
     direct = simulate(net, x, y, thresholds=bal.thresholds * res.best_scale_baseline,
                       steps=12, alpha=0.9, reset="hard", seed=4)
     np.testing.assert_array_equal(res.test_baseline[1], direct.correct())
-    adj, _ = adjusted_network(net, train[0][np.sort(np.random.default_rng(0).permutation(80)[:30])],
-                              bal.thresholds[0], res.best_r_s)
+    adj = adjusted_network(net, train[0][np.sort(np.random.default_rng(0).permutation(80)[:30])],
+                           bal.thresholds[0], res.best_r_s).network
     d2 = simulate(adj, x, y, thresholds=bal.thresholds * res.best_scale_adjusted, steps=12,
                   alpha=0.9, reset="hard", seed=3)
     np.testing.assert_array_equal(res.test_adjusted[0], d2.correct())
@@ -102,14 +103,15 @@ def test_sweep_method_exact_uses_the_exact_spread():
     assert res.params["method"] == "exact"
     x_cal = train[0][np.sort(np.random.default_rng(0).permutation(80)[:30])]
     th0 = balance(net, x_cal, "max").thresholds[0]
-    adj, ref = adjusted_network(net, x_cal, th0, 0.0, method="exact")
+    ref = adjusted_network(net, x_cal, th0, 0.0, method="exact")
+    adj = ref.network
     assert ref.method == "exact"
     direct = simulate(adj, *test, thresholds=res.thresholds, steps=6, seed=1)
     np.testing.assert_array_equal(res.test_adjusted[1], direct.correct())
     l4 = sweep(net, train, test, settings)
     assert l4.params["method"] == "l4"
     np.testing.assert_array_equal(res.test_baseline, l4.test_baseline)  # same baseline
-    l4_adj, _ = adjusted_network(net, x_cal, th0, 0.0)
+    l4_adj = adjusted_network(net, x_cal, th0, 0.0).network
     assert not np.allclose(adj.layers[0].weight, l4_adj.layers[0].weight)
 
 
