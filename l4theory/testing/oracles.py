@@ -120,7 +120,7 @@ def _check_le(name, value, bound, rtol, atol, context):
     if np.any(np.isnan(value)) or np.any(np.isnan(bound)):
         raise AssertionError(f"{name}: NaN in the value {fmt(value)} or the bound {fmt(bound)}")
     if np.any(excess > 0):
-        i = np.unravel_index(int(np.argmax(excess)), excess.shape) if excess.ndim else ()
+        i = tuple(int(k) for k in np.unravel_index(int(np.argmax(excess)), excess.shape))
         raise AssertionError(
             f"{name} violated{context}: {float(value[i])!r} > {float(bound[i])!r} "
             f"(rtol={rtol:g}, atol={atol:g}; entry {i if i else 'scalar'}, "

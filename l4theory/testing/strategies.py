@@ -180,13 +180,16 @@ def rate_vectors(size=(1, 12), *, min_rate=1e-30, max_rate=1e3):
     return hnp.arrays(np.float64, _size(st, size, "size"), elements=_nonneg(st, min_rate, max_rate))
 
 
-def bernoulli_probs(size=(1, 8)):
+def bernoulli_probs(size=(1, 8), *, min_prob=1e-30):
     """Spike probabilities per step in [0, 1] (silent and saturated inputs included).
 
     Parameters
     ----------
     size : int, (int, int) or strategy, optional
         Number of inputs (default 1 to 8).
+    min_prob : float, optional
+        Smallest nonzero probability (default 1e-30: a subnormal ``p`` makes ``p w**2``
+        lose its relative precision in any variance formula).
 
     Returns
     -------
@@ -194,8 +197,8 @@ def bernoulli_probs(size=(1, 8)):
         Of arrays, shape (n_inputs,).
     """
     st, hnp = _hyp()
-    return hnp.arrays(np.float64, _size(st, size, "size"),
-                      elements=st.floats(0.0, 1.0, allow_nan=False))
+    _magnitudes(min_prob, 1.0, "bernoulli_probs")
+    return hnp.arrays(np.float64, _size(st, size, "size"), elements=_nonneg(st, min_prob, 1.0))
 
 
 def leaks(min_alpha=0.01):
@@ -296,7 +299,8 @@ def rates_and_weights(size=(1, 10), rows=None, *, min_rate=1e-30, max_rate=100.0
     return _size(st, size, "size").flatmap(pair)
 
 
-def probs_and_weights(size=(1, 8), rows=None, *, max_magnitude=3.0, min_magnitude=1e-30):
+def probs_and_weights(size=(1, 8), rows=None, *, max_magnitude=3.0, min_magnitude=1e-30,
+                      min_prob=1e-30):
     """``(probs, weights)`` of matching length: Bernoulli probabilities and signed weights.
 
     Parameters
@@ -307,6 +311,8 @@ def probs_and_weights(size=(1, 8), rows=None, *, max_magnitude=3.0, min_magnitud
         If given, weights have shape (n_rows, n_inputs).
     max_magnitude, min_magnitude : float, optional
         Weight magnitudes (default up to 3, units of ``V`` per spike).
+    min_prob : float, optional
+        Smallest nonzero probability (see :func:`bernoulli_probs`).
 
     Returns
     -------
@@ -319,7 +325,7 @@ def probs_and_weights(size=(1, 8), rows=None, *, max_magnitude=3.0, min_magnitud
         w = weight_vectors(n, min_magnitude=min_magnitude, max_magnitude=max_magnitude) \
             if rows is None else weight_matrices(rows, n, min_magnitude=min_magnitude,
                                                  max_magnitude=max_magnitude)
-        return st.tuples(bernoulli_probs(n), w)
+        return st.tuples(bernoulli_probs(n, min_prob=min_prob), w)
 
     return _size(st, size, "size").flatmap(pair)
 
