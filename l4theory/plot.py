@@ -228,7 +228,8 @@ def hadamard_drift(n_arrows=10, *, measured=None, axes=None):
         Unit vectors ``w = (cos theta, sin theta)`` drawn, evenly over ``[0, pi/2]``.
     measured : dict, optional
         Points to overlay on the drift panel: ``theta`` and ``drift`` (radians, equal
-        shapes) and optionally ``se`` (their standard error; 2 SE bars are drawn).
+        shapes), optionally ``se`` (their standard error; 2 SE bars are drawn) and
+        ``label`` (legend text).
     axes : sequence of two matplotlib.axes.Axes, optional
         Where to draw (arrows, drift); default a new figure with two panels.
 
@@ -268,9 +269,9 @@ def hadamard_drift(n_arrows=10, *, measured=None, axes=None):
         if t.shape != d.shape:
             raise ValueError(f"measured theta and drift must match, got {t.shape} and {d.shape}")
         se = measured.get("se")
+        label = measured.get("label", "measured ± 2 SE" if se is not None else "measured")
         ax2.errorbar(deg(t), deg(d), yerr=None if se is None else 2 * deg(np.asarray(se)),
-                     fmt="o", color=COLORS["B"], mfc="white",
-                     label="measured ± 2 SE" if se is not None else "measured")
+                     fmt="o", color=COLORS["B"], mfc="white", label=label)
     for x in (0, 45, 90):
         ax2.axvline(x, color="0.5", lw=0.5, ls=":")
     ax2.set_xticks(np.arange(0, 91, 15))
