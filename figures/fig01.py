@@ -87,6 +87,7 @@ def plot(data):
         mean, var = float(data[f"mean_{label}"]), float(data[f"var_{label}"])
         membrane_law(data["x"], data[f"pdf_{label}"], mean, var, edges=edges, density=dens,
                      density_se=se, ax=ax, color=COLORS[label], legend=label == "A",
+                     exact_label="exact (ShotNoise)",
                      title=f"{label}: $\\lambda$={lam:g}, w={w:g}: mean {mean:.3g}, var {var:.3g}")
         ax.set_xlim(0, edges[-1])
     axes[1].set_ylabel("")

@@ -43,6 +43,7 @@ RC = {
     "text.usetex": False,
     "mathtext.fontset": "dejavusans",
     "pdf.fonttype": 42,
+    "svg.hashsalt": "l4theory",  # reproducible SVG element ids
 }
 
 

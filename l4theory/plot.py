@@ -98,7 +98,8 @@ def moment_fits(x, mean, var):
 
 
 def membrane_law(x, pdf, mean, var, *, edges=None, density=None, density_se=None,
-                 fits=("gaussian", "lognormal"), ax=None, color=None, title=None, legend=True):
+                 fits=("gaussian", "lognormal"), ax=None, color=None, title=None, legend=True,
+                 exact_label="exact"):
     """Exact density of ``V`` with moment-matched fits and an optional histogram.
 
     Parameters
@@ -125,6 +126,8 @@ def membrane_law(x, pdf, mean, var, *, edges=None, density=None, density_se=None
         Axes title.
     legend : bool, optional
         Draw a legend (default True).
+    exact_label : str, optional
+        Legend text of the exact density (default ``"exact"``).
 
     Returns
     -------
@@ -151,7 +154,7 @@ def membrane_law(x, pdf, mean, var, *, edges=None, density=None, density_se=None
         if density_se is not None:
             ax.errorbar(mid, density, yerr=as_array("density_se", density_se), fmt="none",
                         ecolor=color, elinewidth=0.8)
-    ax.plot(x, pdf, color=COLORS["theory"], label="exact")
+    ax.plot(x, pdf, color=COLORS["theory"], label=exact_label)
     gauss, logn = moment_fits(x, mean, var)
     if "gaussian" in fits:
         ax.plot(x, gauss, "--", color=COLORS["gauss"], label="Gaussian approx.")
