@@ -381,3 +381,18 @@ def test_records_rebuild_every_table_and_verify_bit_for_bit(tmp_path, monkeypatc
     assert not study.verify(recs, "quick", n_all, seed=1, log=lines.append)
     assert sum("DIFFERENT" in x for x in lines) == 1 and tid in next(
         x for x in lines if "DIFFERENT" in x)
+
+
+def test_editing_the_library_changes_the_study_task_keys(monkeypatch):
+    from l4theory.experiment import keys
+    from validation.study import tasks as tasks_mod
+
+    task = study._base_task(study.config("quick", TINY), alpha=1.0, reset="hard",
+                            semantics="project", scale=0.5, split="test", ids=[5, 9], seed=3,
+                            arm={"method": "none"})
+    before = tasks_mod._cache_key(task, "pred")
+    monkeypatch.setattr(keys, "code_version", lambda: "a simulator edited by one line")
+    after = tasks_mod._cache_key(task, "pred")
+    assert after != before and after.startswith("pred_")
+    # what the task is does not depend on the code: a record names it the same
+    assert tasks_mod.task_id(task, "pred") == tasks_mod.task_id(dict(task), "pred")
