@@ -1,12 +1,9 @@
-"""Shared test configuration: a deterministic hypothesis profile by default."""
+"""Shared test configuration: the project's deterministic hypothesis profile by default.
 
-import os
+The profiles live in :func:`l4theory.testing.load_profile` (``HYPOTHESIS_PROFILE=thorough``
+for 1000 random examples per property).
+"""
 
-from hypothesis import HealthCheck, settings
+from l4theory.testing import load_profile
 
-settings.register_profile(
-    "default", derandomize=True, deadline=None, max_examples=60,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.register_profile("thorough", deadline=None, max_examples=1000)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+load_profile()

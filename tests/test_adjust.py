@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -10,6 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from l4theory.adjust import L4Adjuster, NotFittedError, adjust_weights, mean_patch
+from l4theory.testing import first_layers
 
 PROFILE = settings(derandomize=True, deadline=None, max_examples=60,
                    suppress_health_check=[HealthCheck.too_slow])
@@ -67,39 +69,10 @@ def simulate_if(currents, th, alpha, reset):
 
 # --------------------------------------------------------------------------- strategies
 
-grid = st.integers(-20, 20).map(lambda k: k / 10)          # weights on a 0.1 grid
-unit = st.integers(0, 20).map(lambda k: k / 20)            # E[s] on a 0.05 grid
-
-
-@st.composite
-def dense_layers(draw):
-    n_out = draw(st.integers(1, 5))
-    n_in = draw(st.integers(1, 6))
-    batch = draw(st.integers(1, 4))
-    w = np.array(draw(st.lists(grid, min_size=n_out * n_in, max_size=n_out * n_in)))
-    x = np.array(draw(st.lists(unit, min_size=batch * n_in, max_size=batch * n_in)))
-    assume(np.any(w))
-    return w.reshape(n_out, n_in), x.reshape(batch, n_in), {}
-
-
-@st.composite
-def conv_layers(draw):
-    c_out = draw(st.integers(1, 3))
-    c_in = draw(st.integers(1, 2))
-    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    padding = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
-    h = draw(st.integers(max(1, kh - 2 * padding[0]), 5))
-    wd = draw(st.integers(max(1, kw - 2 * padding[1]), 5))
-    batch = draw(st.integers(1, 3))
-    nw, nx = c_out * c_in * kh * kw, batch * c_in * h * wd
-    w = np.array(draw(st.lists(grid, min_size=nw, max_size=nw))).reshape(c_out, c_in, kh, kw)
-    x = np.array(draw(st.lists(unit, min_size=nx, max_size=nx))).reshape(batch, c_in, h, wd)
-    assume(np.any(w))
-    return w, x, {"stride": stride, "padding": padding}
-
-
-layers = st.one_of(dense_layers(), conv_layers())
+# first layers on exact grids (weights 0.1, inputs 0.05), dense or convolutional: the
+# strategy is public, l4theory.testing.first_layers
+conv_layers = functools.partial(first_layers, "conv")
+layers = first_layers()
 v_ths = st.integers(1, 50).map(lambda k: k / 10)
 r_ss = st.sampled_from([0.0, 0.25, 1.0, 4.0])
 

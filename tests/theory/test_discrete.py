@@ -5,12 +5,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from l4theory.testing import (
+    assert_bernoulli_below_poisson,
+    assert_bernoulli_envelope,
+    encoded_inputs,
+    leaks,
+    probs_and_weights,
+)
 from l4theory.theory import (
     bernoulli_cumulant,
     bernoulli_mean,
     bernoulli_var,
     current_cumulant,
-    discrete_cumulant,
     leak_gain,
     poisson_var,
     spike_cumulant,
@@ -108,21 +114,35 @@ def test_continuum_limit_recovers_campbell(n):
     assert got == pytest.approx(poisson_cumulant(n, [lam], [w], tau, t), rel=1e-4)
 
 
-probs_st = st.lists(st.floats(0, 1), min_size=1, max_size=8)
-
-
-@given(probs_st, st.floats(0.05, 1.0), st.integers(1, 40), st.data())
-def test_bernoulli_variance_never_exceeds_poisson_variance(probs, alpha, steps, data):
-    w = data.draw(st.lists(st.floats(-3, 3), min_size=len(probs), max_size=len(probs)))
-    var_b = bernoulli_var(probs, w, alpha, steps)
-    var_p = discrete_cumulant(2, "poisson", probs, w, alpha, steps)
-    assert var_b <= var_p + 1e-12
+@given(probs_and_weights(), leaks(0.05), st.integers(1, 40))
+def test_bernoulli_variance_never_exceeds_poisson_variance(pw, alpha, steps):
+    probs, w = pw
+    _, var_p = assert_bernoulli_below_poisson(probs, w, alpha, steps)
     if alpha == 1.0:
         assert var_p == pytest.approx(float(poisson_var(probs, w, np.inf, steps)), abs=1e-9)
 
 
-@given(probs_st, st.floats(0.05, 1.0), st.data())
-def test_variance_grows_monotonically_with_steps(probs, alpha, data):
-    w = data.draw(st.lists(st.floats(-3, 3), min_size=len(probs), max_size=len(probs)))
+@given(probs_and_weights(rows=(1, 4)), leaks(0.05), st.one_of(st.integers(0, 40), st.just(np.inf)))
+def test_bernoulli_std_below_its_l4_envelope(pw, alpha, steps):
+    probs, w = pw
+    if alpha == 1.0 and steps == np.inf:
+        steps = 40  # no stationary state without leak
+    assert_bernoulli_envelope(probs, w, alpha, steps)
+
+
+@given(probs_and_weights(), leaks(0.05))
+def test_variance_grows_monotonically_with_steps(pw, alpha):
+    probs, w = pw
     v = bernoulli_var(probs, w, alpha, np.arange(0, 30))
     assert np.all(np.diff(v) >= -1e-12)
+
+
+@given(encoded_inputs(), st.integers(1, 4))
+def test_every_encoder_has_the_variance_its_spike_law_gives(ex, n):
+    encoder, x = ex
+    kappa = spike_cumulant(n, encoder, x)
+    assert kappa.shape == x.shape and np.all(np.isfinite(kappa))
+    if n == 2:  # variances are >= 0, and 0 only for the deterministic encoder
+        assert np.all(kappa >= -1e-15)
+        if encoder == "constant":
+            assert np.all(kappa == 0)

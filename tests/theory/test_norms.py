@@ -2,35 +2,38 @@ import numpy as np
 import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
+from l4theory.testing import (
+    assert_eq3,
+    assert_hadamard_drift,
+    assert_l4_between_l2,
+    assert_std_envelope,
+    envelope_std,
+    rates_and_weights,
+    weight_vectors,
+)
 from l4theory.theory import (
     bernoulli_var,
     hadamard_angle,
     hadamard_drift,
-    hadamard_square,
     l4_norm,
     lp_norm,
     poisson_var,
     variance_decomposition,
 )
 
-# magnitudes whose fourth power neither underflows nor overflows a float64
-finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False).filter(lambda v: v == 0 or abs(v) > 1e-30)
-vectors = arrays(np.float64, st.integers(1, 12), elements=finite)
+# magnitudes whose fourth power neither underflows nor overflows a float64 (the strategy's default)
+vectors = weight_vectors()
 
 
 @given(vectors)
 def test_eq3_l2_of_hadamard_square_is_squared_l4(w):
-    np.testing.assert_allclose(lp_norm(hadamard_square(w), 2), l4_norm(w) ** 2, rtol=1e-12, atol=1e-300)
+    assert_eq3(w)
 
 
 @given(vectors)
 def test_l4_between_scaled_l2_and_l2(w):
-    n = w.size
-    l2, l4 = lp_norm(w, 2), l4_norm(w)
-    assert n ** (-0.25) * l2 <= l4 * (1 + 1e-12)
-    assert l4 <= l2 * (1 + 1e-12)
+    assert_l4_between_l2(w)
 
 
 @given(vectors, st.floats(-50, 50), st.randoms(use_true_random=False))
@@ -51,28 +54,25 @@ def test_lp_norm_handles_extreme_magnitudes_and_axes():
         lp_norm(m, 0)
 
 
-positive = st.floats(0, 100, allow_nan=False)
-
-
-@given(st.integers(1, 10).flatmap(lambda n: st.tuples(
-    arrays(np.float64, n, elements=positive), arrays(np.float64, n, elements=finite))),
-       st.floats(0.01, 10))
+@given(rates_and_weights(), st.floats(0.01, 10))
 @example(rw=(np.array([6.17591071e-252]), np.array([1.0])), gain=1.0)  # found on a fresh clone
 def test_variance_envelope_cauchy_schwarz(rw, gain):
     r, w = rw
     d = variance_decomposition(r, w, gain)
     assert d.variance <= d.envelope * (1 + 1e-12) + 1e-300
-    # lp_norm scales before squaring: np.linalg.norm underflows to 0 for |r| ~ 1e-252
-    assert np.sqrt(d.variance) <= np.sqrt(gain * lp_norm(r, 2)) * l4_norm(w) * (1 + 1e-12) + 1e-150
+    # the oracle's envelope is scaled: np.linalg.norm underflows to 0 for |r| ~ 1e-252
+    env = assert_std_envelope(np.sqrt(d.variance), r, w, gain, atol=1e-150)
+    np.testing.assert_allclose(env, d.std_envelope, rtol=1e-12)
     if d.envelope > 0:
         np.testing.assert_allclose(d.variance, d.envelope * d.cos_psi, rtol=1e-12)
 
 
-@given(arrays(np.float64, st.integers(1, 10), elements=finite), st.floats(0.01, 100))
+@given(weight_vectors((1, 10)), st.floats(0.01, 100))
 def test_envelope_is_attained_when_r_is_parallel_to_w_squared(w, scale):
     assume(np.any(w != 0))
     d = variance_decomposition(scale * w**2, w)
     np.testing.assert_allclose(d.variance, d.envelope, rtol=1e-10)
+    np.testing.assert_allclose(np.sqrt(d.variance), envelope_std(scale * w**2, w), rtol=1e-10)
     np.testing.assert_allclose(d.cos_psi, 1.0, rtol=1e-10)
 
 
@@ -91,6 +91,11 @@ def test_decomposition_matches_poisson_and_bernoulli_variances():
     p = np.array([0.1, 0.5, 0.9])
     d = variance_decomposition(p * (1 - p), w, gain=1 / (1 - 0.8**2))
     assert d.variance == pytest.approx(float(bernoulli_var(p, w, 0.8)))
+
+
+@given(st.floats(0, np.pi / 2))
+def test_hadamard_drift_points_to_the_nearer_axis(theta):
+    assert_hadamard_drift([theta, 0.0, np.pi / 4, np.pi / 2])
 
 
 def test_hadamard_drift_vanishes_at_0_quarter_and_half_pi_and_points_to_nearer_axis():
