@@ -244,7 +244,8 @@ def _documented_index(env: BuildEnvironment) -> dict[str, object]:
             if entry.aliased:
                 continue
             obj = _resolve(name)
-            if obj is not None and _is_code(obj):
+            # code, and containers (not ints or strings, which the interpreter may share)
+            if obj is not None and (_is_code(obj) or isinstance(obj, tuple | list | dict | frozenset)):
                 cache["ids"].setdefault(id(obj), name)
             cache["tails"].setdefault(name.rpartition(".")[2], []).append(name)
         env._l4theory_index = cache

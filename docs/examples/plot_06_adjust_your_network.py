@@ -13,8 +13,8 @@ The whole conversion path on the shipped Fashion-MNIST MLP (``models/fmnist_mlp.
 5. simulate both spiking networks on the same input spikes
    (:func:`l4theory.convert.simulate.simulate`) and compare accuracy over time steps.
 
-The model file is found relative to this example's file (``../../models``), never the
-working directory. On your own network, export the weights to safetensors, ONNX or npz.
+The model file is found through the package (``models/`` beside the ``l4theory`` folder of a
+clone of the repository, where ``pip install -e .`` leaves it), never the working directory. On your own network, export the weights to safetensors, ONNX or npz.
 """
 
 from pathlib import Path
@@ -22,11 +22,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+import l4theory
 from l4theory.adjust import adjusted_network
 from l4theory.convert import balance, datasets, io
 from l4theory.convert.simulate import simulate
 
-MODELS = Path(__file__).resolve().parents[2] / "models"
+MODELS = Path(l4theory.__file__).resolve().parents[1] / "models"
+if not (MODELS / "fmnist_mlp.safetensors").is_file():
+    raise FileNotFoundError(f"the shipped models are not at {MODELS}: install l4theory from a clone "
+                            "of its repository (pip install -e .)")
 net = io.load_network(MODELS / "fmnist_mlp.safetensors")
 for layer in net.layers:
     weight = getattr(layer, "weight", None)
