@@ -40,7 +40,7 @@ $(DOCS_STAMP): pyproject.toml $(STAMP)
 	touch $(DOCS_STAMP)
 
 docs: data $(DOCS_STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m sphinx -b html $(DOCS_OPTS) docs docs/_build/html
+	MPLBACKEND=Agg $(BIN)/python -m sphinx -b html -E $(DOCS_OPTS) docs docs/_build/html
 	MPLBACKEND=Agg $(BIN)/python -m sphinx -b linkcheck $(DOCS_OPTS) docs docs/_build/linkcheck
 	@echo "docs: open docs/_build/html/index.html"
 
