@@ -48,7 +48,7 @@ myst_heading_anchors = 3
 autodoc_typehints = "signature"
 autodoc_member_order = "bysource"
 autodoc_default_options = {"exclude-members": "__init__"}
-autodoc_type_aliases = {"ArrayLike": "numpy.typing.ArrayLike"}
+autodoc_type_aliases = {"ArrayLike": "numpy.typing.ArrayLike", "DTypeLike": "numpy.typing.DTypeLike"}
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 numpydoc_attributes_as_param_list = False
@@ -137,6 +137,17 @@ def _escape_shape_stars(app, what, name, obj, options, lines):
             lines[i] = _SHAPE_STAR.sub(r"\\*", line)
 
 
+_ALIAS_REPR = re.compile(r"TypeAliasForwardRef\('([\w.]+)'\)")
+
+
+def _alias_names(app, what, name, obj, options, signature, return_annotation):
+    """Show ``ArrayLike | None`` as written: Sphinx prints an alias inside a union as its repr."""
+    def fix(text):
+        return _ALIAS_REPR.sub(r"\1", text) if text else text
+    return fix(signature), fix(return_annotation)
+
+
 def setup(app):
     """Connect the docstring touch-ups (before numpydoc parses the docstrings)."""
     app.connect("autodoc-process-docstring", _escape_shape_stars, priority=400)
+    app.connect("autodoc-process-signature", _alias_names)

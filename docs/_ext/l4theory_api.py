@@ -21,12 +21,11 @@ import inspect
 import pkgutil
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from sphinx.application import Sphinx
-from sphinx.environment import BuildEnvironment
-from sphinx.util import logging
-
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:  # Sphinx is imported only by the hooks, so the tests can use the rest
+    from sphinx.application import Sphinx
+    from sphinx.environment import BuildEnvironment
 
 PACKAGE = "l4theory"
 
@@ -227,6 +226,9 @@ def missing_names(documented: set[str]) -> list[str]:
 
 def check_coverage(app: Sphinx, env: BuildEnvironment) -> None:
     """Warn (an error under ``-W``) for each public name missing from the reference."""
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
     documented = set(env.get_domain("py").objects) | set(env.get_domain("py").modules)
     missing = missing_names(documented)
     for full in missing:
