@@ -44,7 +44,7 @@ nitpicky = True
 myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 
-# -- autodoc / numpydoc (the API pages are written by _ext/l4theory_api.py) ----------------------------------------------------
+# -- autodoc / numpydoc (the API pages are written by _ext/l4theory_api.py) -------------
 autodoc_typehints = "signature"
 autodoc_member_order = "bysource"
 autodoc_default_options = {"exclude-members": "__init__"}

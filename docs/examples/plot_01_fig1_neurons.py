@@ -15,6 +15,7 @@ gives their exact laws (not lognormal: for one input the stationary ``V/w`` is a
 generalised Dickman law), and samples them exactly.
 """
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from l4theory.plot import membrane_law
@@ -32,8 +33,6 @@ for name, sn in (("A", A), ("B", B)):
 # ``ShotNoise.rvs`` samples the law exactly (no time step), so the histogram's error bars are
 # binomial standard errors only. The dashed curves are the Gaussian and lognormal laws with
 # the same mean and variance: neither follows the exact density near 0.
-
-import matplotlib.pyplot as plt
 
 rng = np.random.default_rng(2024)
 n = 20_000

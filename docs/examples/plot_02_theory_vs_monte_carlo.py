@@ -18,7 +18,7 @@ central moment).
 import matplotlib.pyplot as plt
 import numpy as np
 
-from l4theory.theory import bernoulli_mean, bernoulli_var
+from l4theory.theory import bernoulli_mean, bernoulli_var, discrete_cumulant
 
 rng = np.random.default_rng(7)
 n_inputs, n_trials = 64, 4000
@@ -51,8 +51,6 @@ for t in checkpoints:
 # %%
 # The theory curves over every step, the simulated points with 2 SE bars; the Poisson
 # formula (the paper's, ``p`` in place of ``p(1-p)``) overstates the variance.
-
-from l4theory.theory import discrete_cumulant
 
 rows = np.array(rows)
 steps = np.arange(1, checkpoints.max() + 1)

@@ -18,7 +18,7 @@ import numpy as np
 
 from l4theory.plot import envelope_vs_std, hadamard_drift
 from l4theory.testing import assert_poisson_envelope
-from l4theory.theory import l4_norm, poisson_var, variance_decomposition
+from l4theory.theory import hadamard_angle, l4_norm, poisson_var, variance_decomposition
 
 rng = np.random.default_rng(3)
 n_neurons, n_inputs, tau = 200, 50, 1.0
@@ -44,8 +44,6 @@ fig = envelope_vs_std(rates, weights, gain=tau / 2, label="200 random neurons")
 # the variance is ``w∘2``, at angle ``atan(tan**2 theta)``: squaring pulls every direction
 # toward the nearer axis. The ANN's most-driving input (``w`` itself) is therefore not the
 # spiking neuron's most-variable one, except on the axes and at 45 degrees.
-
-from l4theory.theory import hadamard_angle
 
 theta = np.radians([10.0, 30.0, 45.0, 60.0, 80.0])
 for th, th2 in zip(np.degrees(theta), np.degrees(hadamard_angle(theta)), strict=True):

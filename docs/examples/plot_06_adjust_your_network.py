@@ -14,7 +14,8 @@ The whole conversion path on the shipped Fashion-MNIST MLP (``models/fmnist_mlp.
    (:func:`l4theory.convert.simulate.simulate`) and compare accuracy over time steps.
 
 The model file is found through the package (``models/`` beside the ``l4theory`` folder of a
-clone of the repository, where ``pip install -e .`` leaves it), never the working directory. On your own network, export the weights to safetensors, ONNX or npz.
+clone of the repository, where ``pip install -e .`` leaves it), never the working directory.
+On your own network, export the weights to safetensors, ONNX or npz.
 """
 
 from pathlib import Path
