@@ -113,6 +113,7 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"l4theory {release}"
 html_static_path = []
 html_theme_options = {
+    "navbar_align": "left",
     "navigation_with_keys": False,
     "show_toc_level": 2,
     "header_links_before_dropdown": 6,

@@ -94,17 +94,19 @@ def _owner(modname: str, name: str, table: dict[str, list[str]]) -> str:
 
 
 def _summary(full: str) -> str:
-    """First line of the docstring of a function or class (empty for data)."""
+    """First paragraph of the docstring of a function or class; the value of a constant."""
     modname, _, name = full.rpartition(".")
     obj = getattr(importlib.import_module(modname), name)
     if not (inspect.isfunction(obj) or inspect.isclass(obj)):
-        return ""
+        text = repr(obj).replace("\n", " ")
+        text = text if len(text) <= 60 else text[:57] + "..."
+        return "" if "`" in text else f"``{text}``"
     doc = inspect.getdoc(obj) or ""
     return doc.strip().split("\n\n")[0].replace("\n", " ")
 
 
 def _module_page(modname: str, table: dict[str, list[str]]) -> str:
-    title = f"``{modname}``"
+    title = modname
     own, elsewhere = [], []
     for name in table[modname]:
         owner = _owner(modname, name, table)
@@ -133,8 +135,8 @@ def _module_page(modname: str, table: dict[str, list[str]]) -> str:
             lines += [f"   * - :py:obj:`~{full}`", f"     - {_summary(full)}"]
         lines.append("")
     if sub:
-        lines += ["Submodules", "----------", "", ".. toctree::", "   :maxdepth: 1", ""]
-        lines += [f"   {m}" for m in sub] + [""]
+        lines += ["Submodules", "----------", ""]
+        lines += [f"* :py:mod:`{m}`" for m in sub] + [""]
     return "\n".join(lines)
 
 
@@ -158,10 +160,11 @@ def write_pages(app: Sphinx, config: object) -> None:
 
 
 def _object_page(modname: str, name: str, obj: object) -> str:
-    title = f"``{modname}.{name}``"
-    lines = [title, "=" * len(title), "", f".. currentmodule:: {modname}", ""]
+    title = name
+    lines = [title, "=" * len(title), "", f"*in* :py:mod:`{modname}`", "", f".. currentmodule:: {modname}", ""]
     if inspect.isclass(obj):
-        lines += [f".. autoclass:: {name}", "   :members:", "   :show-inheritance:", ""]
+        lines += [f".. autoclass:: {name}", "   :members:"]
+        lines += ["   :show-inheritance:", ""] if obj.__bases__ != (object,) else [""]
     else:
         lines += [f".. autofunction:: {name}", ""]
     return "\n".join(lines)
