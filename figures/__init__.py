@@ -10,8 +10,13 @@ Monte Carlo oracles; ``conversion`` and ``diagnostics`` (:data:`RESULTS`) only r
 and ``NEEDS`` (the command that writes its inputs). Imports run one way:
 figures -> validation -> l4theory.
 
-Command line: ``python -m figures all [--quick] [--force]``, ``python -m figures fig05``,
-``python -m figures conversion``, ``python -m figures list``, ``python -m figures report``.
+The pictures that explain the theory (membrane law, Hadamard drift, dominance map,
+threshold hysteresis) come from :mod:`l4theory.plot`; the modules here add the paper's
+layout, the simulation overlays and the captions.
+
+Command line: ``python -m figures all [--quick] [--force] [--format png,pdf,svg]``,
+``python -m figures fig05``, ``python -m figures conversion``, ``python -m figures list``,
+``python -m figures report``. Importing the package chooses no matplotlib backend.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ def get(name):
     return importlib.import_module(f"{__name__}.{RESULTS.get(name, name)}")
 
 
-def build(name, mode="full", *, force=False, out_dir=None, data_dir=None, results_dir=None):
+def build(name, mode="full", *, force=False, out_dir=None, data_dir=None, results_dir=None,
+          formats=("png", "pdf")):
     """Compute (or load from cache) and render one figure.
 
     Parameters
@@ -56,12 +62,14 @@ def build(name, mode="full", *, force=False, out_dir=None, data_dir=None, result
     results_dir : path-like, optional
         Where a :data:`RESULTS` figure reads its inputs (default: where
         ``python -m validation`` writes them).
+    formats : sequence of {"png", "pdf", "svg"}, optional
+        Image formats to write (default PNG and PDF; the report links the first).
 
     Returns
     -------
     dict
-        ``data``, ``provenance``, ``recomputed``, ``files`` (PNG, PDF, caption), ``caption``,
-        ``summary``.
+        ``data``, ``provenance``, ``recomputed``, ``files`` (the images in the order of
+        ``formats``, then the caption text), ``caption``, ``summary``.
 
     Raises
     ------
@@ -69,8 +77,9 @@ def build(name, mode="full", *, force=False, out_dir=None, data_dir=None, result
         For a :data:`RESULTS` figure whose inputs have not been written (the message says
         which command writes them).
     """
-    from .style import save
+    from .style import check_formats, save
 
+    formats = check_formats(formats)
     mod = get(name)
     if mode not in mod.CONFIGS:
         raise ValueError(f"mode must be one of {sorted(mod.CONFIGS)}, got {mode!r}")
@@ -80,7 +89,7 @@ def build(name, mode="full", *, force=False, out_dir=None, data_dir=None, result
     cfg = mod.config(mode, results_dir, name) if name in RESULTS else mod.CONFIGS[mode]
     data, prov, recomputed = cache.load_or_compute(name, mode, cfg, mod.compute, data_dir,
                                                    force=force)
-    files = save(mod.plot(data), out_dir, name)
+    files = save(mod.plot(data), out_dir, name, formats)
     cap = mod.caption(data)
     txt = out_dir / f"{name}.txt"
     txt.write_text(cap + "\n")

@@ -1,8 +1,9 @@
 """Command line of the figures package.
 
-``python -m figures all [--quick] [--force]``, ``fig01`` ... ``fig05``, ``conversion``,
-``diagnostics``, ``list``, ``report``. ``all`` skips (with a note) the result figures whose
-inputs ``python -m validation`` has not written yet.
+``python -m figures all [--quick] [--force] [--format png,pdf,svg]``, ``fig01`` ... ``fig05``,
+``conversion``, ``diagnostics``, ``list``, ``report``. ``all`` skips (with a note) the result
+figures whose inputs ``python -m validation`` has not written yet. The command draws with
+matplotlib's Agg backend (files only, no window).
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import time
 
 def main(argv=None) -> int:
     """Entry point; returns the exit status."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; importing the package chooses no backend
+
     from . import NAMES, RESULTS, build, get
+    from .style import FORMATS, check_formats
 
     parser = argparse.ArgumentParser(prog="python -m figures", description=__doc__)
     parser.add_argument("what", nargs="+",
@@ -22,7 +28,14 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small configs (about 1-2 minutes)")
     parser.add_argument("--force", action="store_true", help="recompute even if cached")
     parser.add_argument("--out", default=None, help="output folder (default results/figures)")
+    parser.add_argument("--format", default="png,pdf", dest="formats",
+                        help=f"image formats, comma-separated, from {', '.join(FORMATS)} "
+                             "(default png,pdf; the report links the first)")
     args = parser.parse_args(argv)
+    try:
+        formats = check_formats(f.strip().lower() for f in args.formats.split(",") if f.strip())
+    except ValueError as exc:
+        parser.error(f"--format {args.formats!r}: {exc}")
     mode = "quick" if args.quick else "full"
     what = list(args.what)
     if what == ["list"]:
@@ -36,7 +49,7 @@ def main(argv=None) -> int:
     for name in names:
         t0 = time.perf_counter()
         try:
-            res = build(name, mode, force=args.force, out_dir=args.out)
+            res = build(name, mode, force=args.force, out_dir=args.out, formats=formats)
         except FileNotFoundError as err:
             if name in RESULTS and "all" in what:
                 print(f"{name}: skipped ({err})", flush=True)

@@ -11,9 +11,9 @@ for comparison the moment-matched Gaussian and lognormal approximations.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 from tqdm.auto import tqdm
 
+from l4theory.plot import membrane_law, moment_fits
 from l4theory.theory import ShotNoise
 from validation.simulators import free_membrane
 
@@ -63,12 +63,8 @@ def compute(cfg) -> dict:
 
 
 def approximations(data, label):
-    """Moment-matched Gaussian and lognormal densities on ``data['x']``."""
-    m, v, x = float(data[f"mean_{label}"]), float(data[f"var_{label}"]), data["x"]
-    gauss = stats.norm.pdf(x, m, np.sqrt(v))
-    s2 = np.log1p(v / m**2)
-    logn = stats.lognorm.pdf(x, s=np.sqrt(s2), scale=m * np.exp(-s2 / 2))
-    return gauss, logn
+    """Moment-matched Gaussian and lognormal densities on ``data['x']`` (:func:`moment_fits`)."""
+    return moment_fits(data["x"], float(data[f"mean_{label}"]), float(data[f"var_{label}"]))
 
 
 def bin_errors(data, label):
@@ -83,26 +79,18 @@ def bin_errors(data, label):
 
 @styled
 def plot(data):
-    """Two panels (A, B): exact density, histogram +- SE, Gaussian and lognormal."""
+    """Two panels (A, B), each :func:`l4theory.plot.membrane_law`: exact density, histogram +- SE, fits."""
     fig, axes = figure(2, width=7.2, height=2.9, sharey=True)
     edges = data["edges"]
-    mid = 0.5 * (edges[1:] + edges[:-1])
     for ax, (label, lam, w) in zip(axes, NEURONS, strict=True):
         dens, se, _ = bin_errors(data, label)
-        gauss, logn = approximations(data, label)
-        ax.bar(mid, dens, width=np.diff(edges), color=COLORS[label], alpha=0.25,
-               label="simulation (histogram)")
-        ax.errorbar(mid, dens, yerr=se, fmt="none", ecolor=COLORS[label], elinewidth=0.8)
-        ax.plot(data["x"], data[f"pdf_{label}"], color=COLORS["theory"], label="exact (ShotNoise)")
-        ax.plot(data["x"], gauss, "--", color=COLORS["gauss"], label="Gaussian approx.")
-        ax.plot(data["x"], logn, ":", color=COLORS["lognormal"], lw=1.8, label="lognormal approx.")
-        ax.axvline(float(data[f"mean_{label}"]), color="k", lw=0.6, alpha=0.5)
-        ax.set_title(f"{label}: $\\lambda$={lam:g}, w={w:g}: mean {float(data[f'mean_{label}']):.3g}, "
-                     f"var {float(data[f'var_{label}']):.3g}")
-        ax.set_xlabel("membrane potential V")
+        mean, var = float(data[f"mean_{label}"]), float(data[f"var_{label}"])
+        membrane_law(data["x"], data[f"pdf_{label}"], mean, var, edges=edges, density=dens,
+                     density_se=se, ax=ax, color=COLORS[label], legend=label == "A",
+                     exact_label="exact (ShotNoise)",
+                     title=f"{label}: $\\lambda$={lam:g}, w={w:g}: mean {mean:.3g}, var {var:.3g}")
         ax.set_xlim(0, edges[-1])
-    axes[0].set_ylabel("density")
-    axes[0].legend(loc="upper right")
+    axes[1].set_ylabel("")
     return fig
 
 

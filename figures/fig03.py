@@ -24,6 +24,7 @@ import numpy as np
 from scipy import optimize
 from tqdm.auto import tqdm
 
+from l4theory.plot import dominance_map
 from l4theory.theory import ShotNoise, l4_norm
 from validation.simulators import free_membrane, lif_event
 
@@ -142,7 +143,10 @@ def compute(cfg) -> dict:
 
 @styled
 def plot(data):
-    """(a) dot products, (b) race, (c) stationary exceedance over phi, (d) input-plane map."""
+    """(a) dot products, (b) race, (c) stationary exceedance over phi, (d) input-plane map.
+
+    Panel (d) is :func:`l4theory.plot.dominance_map`.
+    """
     fig, axes = figure(2, 2, width=7.4, height=6.0)
     (ax1, ax2), (ax3, ax4) = axes
     deg = np.degrees(data["phi"])
@@ -185,26 +189,10 @@ def plot(data):
     ax3.set_title("(c) stationary exceedance")
     ax3.legend(loc="upper right", fontsize=6.0)
 
-    R, ph = data["map_R"], data["map_phi"]
-    RR, PP = np.meshgrid(R, ph, indexing="ij")
-    mesh = ax4.scatter(RR * np.cos(PP), RR * np.sin(PP), c=data["map_p_race"], cmap="coolwarm_r",
-                       vmin=0, vmax=1, s=22, edgecolors="none")
-    fig.colorbar(mesh, ax=ax4, label="P(A first)", shrink=0.8)
-    rr = np.linspace(0, R.max() * 1.05, 2)
-    ax4.plot(rr * np.cos(pd * np.pi / 180), rr * np.sin(pd * np.pi / 180), "k--", lw=0.9,
-             label="dot product")
-    ax4.plot(R * np.cos(data["map_phi_race"]), R * np.sin(data["map_phi_race"]), "-o",
-             color="0.2", ms=3, label="race P = 1/2")
-    ax4.plot(R * np.cos(data["map_phi_exc"]), R * np.sin(data["map_phi_exc"]), ":s",
-             color="0.2", ms=3, label="equal exceedance")
-    for k, lab in enumerate("AB"):
-        w = data["w"][k]
-        ax4.annotate(f"w_{lab}", xy=w * R.max() * 1.02, color=(cA, cB)[k], fontsize=8)
-    ax4.set_aspect("equal")
-    ax4.set_xlabel("λ₁")
-    ax4.set_ylabel("λ₂")
+    dominance_map(data["w"], data["map_R"], data["map_phi"], data["map_p_race"], ax=ax4,
+                  boundaries={"race P = 1/2": data["map_phi_race"],
+                              "equal exceedance": data["map_phi_exc"]})
     ax4.set_title("(d) input plane: red = B first, blue = A first")
-    ax4.legend(loc="upper right", fontsize=6.0)
     return fig
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from l4theory.plot import hadamard_drift as draw_drift
 from l4theory.theory import hadamard_angle, hadamard_drift, hadamard_square
 from validation.simulators import free_membrane
 
-from .style import COLORS, figure, styled
+from .style import figure, styled
 
 NAME = "fig04"
 TITLE = "Hadamard angle drift of w -> w∘2"
@@ -64,37 +65,11 @@ def compute(cfg) -> dict:
 
 @styled
 def plot(data):
-    """(a) arrows w -> w∘2 on the quadrant; (b) drift angle vs theta, theory and simulation."""
-    fig, (ax1, ax2) = figure(2, width=7.2, height=3.3)
-    arc = np.linspace(0, np.pi / 2, 200)
-    ax1.plot(np.cos(arc), np.sin(arc), color="0.6", lw=0.8)
-    for (x0, y0), (x1, y1) in zip(data["w"], data["w_sq"], strict=True):
-        ax1.plot([0, x0], [0, y0], color=COLORS["A"], lw=0.5, alpha=0.4)
-        ax1.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                     arrowprops={"arrowstyle": "->", "color": COLORS["B"], "lw": 1.1})
-    ax1.plot(*data["w"].T, "o", color=COLORS["A"], label="unit w = (cos θ, sin θ)")
-    ax1.plot(*data["w_sq"].T, "s", color=COLORS["B"], ms=3, label="w∘2 = (cos²θ, sin²θ)")
-    ax1.plot([0, 1], [0, 1], ":", color="k", lw=0.7)
-    ax1.set_aspect("equal")
-    ax1.set_xlim(-0.02, 1.08)
-    ax1.set_ylim(-0.02, 1.08)
-    ax1.set_xlabel("$w_1$")
-    ax1.set_ylabel("$w_2$")
-    ax1.set_title("(a) w → w∘2 drifts toward the nearer axis")
-    ax1.legend(loc="upper right", fontsize=6.5)
-    deg = np.degrees
-    ax2.axhline(0, color="k", lw=0.6)
-    ax2.plot(deg(data["theta_line"]), deg(data["drift_line"]), color=COLORS["theory"],
-             label="theory: atan(tan²θ) − θ")
-    ax2.errorbar(deg(data["theta_mc"]), deg(data["drift_mc"]), yerr=2 * deg(data["angle_mc_se"]),
-                 fmt="o", color=COLORS["B"], mfc="white", label="simulated variances ± 2 SE")
-    for x in (0, 45, 90):
-        ax2.axvline(x, color="0.5", lw=0.5, ls=":")
-    ax2.set_xticks(np.arange(0, 91, 15))
-    ax2.set_xlabel("angle of w, θ (deg)")
-    ax2.set_ylabel("drift angle(w∘2) − θ (deg)")
-    ax2.set_title("(b) drift vanishes at 0°, 45°, 90°")
-    ax2.legend(loc="upper left")
+    """:func:`l4theory.plot.hadamard_drift`: (a) arrows w -> w∘2; (b) drift, theory and simulation."""
+    fig, axes = figure(2, width=7.2, height=3.3)
+    measured = {"theta": data["theta_mc"], "drift": data["drift_mc"], "se": data["angle_mc_se"],
+                "label": "simulated variances ± 2 SE"}
+    draw_drift(data["theta_arrow"].size, measured=measured, axes=axes)
     return fig
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import optimize
 from tqdm.auto import tqdm
 
+from l4theory.plot import threshold_hysteresis
 from l4theory.theory import l4_norm, poisson_mean, poisson_var
 from l4theory.theory.rates import siegert_rate
 from validation.simulators import lif_event
@@ -151,26 +152,18 @@ def mirror(data, key):
 
 @styled
 def plot(data):
-    """(a) needed threshold vs theta with predictions; (b) asymmetry about 45°."""
+    """(a) Needed threshold vs theta with predictions; (b) asymmetry about 45°.
+
+    Panel (a) is :func:`l4theory.plot.threshold_hysteresis`.
+    """
     fig, (ax1, ax2) = figure(2, width=7.4, height=3.2)
     deg = np.degrees
     tf = deg(data["theta_fine"])
-    ax1.axhline(float(data["v_th0"]), color="k", lw=0.6)
-    ax1.axvline(45, color="0.6", lw=0.6, ls=":")
-    ax1.plot(tf[::5], data["pred_l4"][::5], "o", color=COLORS["l4"], ms=3.5,
-             label="Eq. 6, L4 ratio (paper's dots)")
-    ax1.plot(tf, data["pred_exact_var"], "-", color=COLORS["exactvar"], label="Eq. 6, exact std ratio")
-    ax1.plot(tf, data["pred_siegert"], "--", color=COLORS["siegert"], label="Siegert (diffusion)")
-    th = deg(data["theta"])
-    for reset, mk in (("hard", "s"), ("soft", "^")):
-        ax1.errorbar(th, data[f"v_{reset}"], yerr=2 * data[f"v_{reset}_se"], fmt=mk + "-",
-                     color=COLORS[reset], mfc="white", lw=0.9,
-                     label=f"simulated, {reset} reset ± 2 SE")
-    ax1.set_xticks(np.arange(0, 91, 15))
-    ax1.set_xlabel("sweep angle θ (deg)")
-    ax1.set_ylabel("needed v_th of the sweeping neuron")
+    threshold_hysteresis(data["theta_fine"], v_th0=float(data["v_th0"]), ax=ax1,
+                         predictions={k: data[f"pred_{k}"] for k in ("l4", "exact_var", "siegert")},
+                         measured={f"{r} reset": (data["theta"], data[f"v_{r}"], data[f"v_{r}_se"])
+                                   for r in ("hard", "soft")})
     ax1.set_title("(a) threshold for equal firing rate")
-    ax1.legend(loc="lower left", fontsize=6.3)
 
     ax2.axhline(0, color="k", lw=0.6)
     for key, lab, c in (("pred_l4", "Eq. 6, L4", COLORS["l4"]),

@@ -1,29 +1,25 @@
-"""The one matplotlib style of the figures (Agg backend, no LaTeX) and the saving helper."""
+"""The one matplotlib style of the figures (no LaTeX) and the saving helper.
+
+No backend is chosen on import: ``python -m figures`` selects Agg in its ``main``; a
+notebook or a documentation build keeps its own.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from l4theory.plot import COLORS
 
-__all__ = ["COLORS", "RC", "figure", "save", "styled"]
+__all__ = ["COLORS", "FORMATS", "RC", "figure", "save", "styled"]
 
-#: Colours: neuron A / B of a pair, theory lines, simulation markers, approximations.
-COLORS = {
-    "A": "#1f77b4",
-    "B": "#d62728",
-    "theory": "#222222",
-    "sim": "#7f7f7f",
-    "gauss": "#2ca02c",
-    "lognormal": "#9467bd",
-    "hard": "#1f77b4",
-    "soft": "#ff7f0e",
-    "l4": "#000000",
-    "exactvar": "#2ca02c",
-    "siegert": "#9467bd",
+#: File formats :func:`save` writes, with the metadata that would make a file differ from
+#: run to run (dates, tool versions) removed.
+FORMATS = {
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+    "svg": {"Date": None, "Creator": None},
 }
 
 RC = {
@@ -47,6 +43,7 @@ RC = {
     "text.usetex": False,
     "mathtext.fontset": "dejavusans",
     "pdf.fonttype": 42,
+    "svg.hashsalt": "l4theory",  # reproducible SVG element ids
 }
 
 
@@ -73,19 +70,47 @@ def figure(ncols=2, nrows=1, width=7.2, height=3.0, **kw):
     return plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kw)
 
 
-def save(fig, out_dir, name) -> list[Path]:
-    """Write ``name.png`` and ``name.pdf`` into ``out_dir`` and close the figure.
+def check_formats(formats) -> tuple[str, ...]:
+    """``formats`` as a tuple of known, distinct formats (one of :data:`FORMATS` each).
+
+    Raises
+    ------
+    ValueError
+        Naming the unknown format or the empty list.
+    """
+    formats = tuple(formats)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ValueError(f"formats must be one or more of {', '.join(FORMATS)}, got "
+                         f"{', '.join(map(str, formats)) or 'none'}")
+    return tuple(dict.fromkeys(formats))
+
+
+def save(fig, out_dir, name, formats=("png", "pdf")) -> list[Path]:
+    """Write ``name.<format>`` for each format into ``out_dir`` and close the figure.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    out_dir : path-like
+        Output folder (created if missing).
+    name : str
+        File stem.
+    formats : sequence of {"png", "pdf", "svg"}, optional
+        Formats to write, in this order (default PNG and PDF).
 
     Returns
     -------
     list of Path
-        The two files written.
+        The files written, in the order of ``formats``.
     """
+    formats = check_formats(formats)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
+    paths = [out_dir / f"{name}.{f}" for f in formats]
     with plt.rc_context(RC):
-        fig.savefig(paths[0], metadata={"Software": None})
-        fig.savefig(paths[1], metadata={"CreationDate": None, "Creator": None, "Producer": None})
+        for f, path in zip(formats, paths, strict=True):
+            fig.savefig(path, metadata=FORMATS[f])
     plt.close(fig)
     return paths

@@ -9,7 +9,26 @@ Examples::
     l4theory sweep models/fmnist_mlp.safetensors --leak 0.9 --workers 2 -o sweep.json
 
 Every subcommand checks its arguments (``check_*``) before it loads a model or data, so a
-bad option fails at once. Errors print one line on stderr and exit with status 2.
+bad option fails at once. Errors print one line on stderr and exit with status 2, and name
+the option the user typed (``--data``, ``--spec``, ``--overwrite``...), never a Python
+argument. ``l4theory --version`` prints the version.
+
+``l4theory inspect MODEL --json`` prints one JSON object (schema ``"l4theory.inspect/1"``;
+keys are only ever added under the same schema name)::
+
+    {"schema": "l4theory.inspect/1", "l4theory_version": str,
+     "model": {"file": str, "format": "safetensors" | "npz" | "onnx", "sha256": str},
+     "network": {"name": str, "input_shape": [int], "output_shape": [int],
+                 "n_parameters": int, "weight_layers": [int], "spiking_layers": [int]},
+     "layers": [{"index": int, "kind": str, "name": str, "output_shape": [int],
+                 "n_parameters": int, "weight_shape": [int] | null, "has_bias": bool,
+                 "norms": null | {"n_out": int, "l2": {"min", "mean", "max"},
+                                  "l4": {"min", "mean", "max"}, "mean_abs_weight": float}}],
+     "history": [object]}
+
+``norms`` summarise the L2 and L4 norms of each output neuron's weights (a row of a
+linear layer, a kernel flattened over ``(C_in, kh, kw)``), computed with
+:func:`l4theory.theory.lp_norm`; ``history`` is the model's adjustment history as stored.
 """
 
 from __future__ import annotations
@@ -29,10 +48,36 @@ class CLIError(Exception):
     """An error reported as one line on stderr."""
 
 
+#: Library wording -> what the command line calls the same thing. The library's errors name
+#: Python arguments (``spec=``, ``path``); the command's must name its options.
+_CLI_WORDS = (
+    ("pass spec=", "pass --spec FILE"),
+    ("spec= applies to", "--spec applies to"),
+    ("pass format=", "name the file *.safetensors, *.npz or *.onnx"),
+    ("pass overwrite=True to replace it", "pass --overwrite to replace it"),
+    ("strict=True:", "--strict:"),
+    ("pass it as `path`", "pass it as --data FOLDER"),
+    ("as `path`", "as --data mnist:FOLDER"),
+    ("pass the cifar-10-batches-bin folder.", "pass the cifar-10-batches-bin folder as "
+                                              "--data cifar10:FOLDER."),
+)
+
+
+def _cli_words(msg: str) -> str:
+    """``msg`` with the library's argument names replaced by the command's options (idempotent)."""
+    for lib, cli in _CLI_WORDS:
+        msg = msg.replace(lib, cli)
+    return msg
+
+
 def _load_data(spec: str, split: str):
     from .convert import datasets
 
-    return datasets.load_named(spec, split)
+    try:
+        return datasets.load_named(spec, split)
+    except datasets.DatasetNotFoundError as exc:
+        msg = _cli_words(str(exc))
+        raise CLIError(msg if msg.startswith("--data") else f"--data {spec!r}: {msg}") from None
 
 
 def _inputs(args, net, split, n=None):
@@ -72,9 +117,17 @@ def _need(cond: bool, option: str, value, what: str) -> None:
 
 
 def _check_model(args) -> None:
+    from .convert.io import FORMATS
+
     _need(Path(args.model).is_file(), "MODEL", args.model, "no such file")
+    suffix = Path(args.model).suffix.lower()
+    _need(suffix in FORMATS, "MODEL", args.model,
+          f"cannot tell the format from the suffix {suffix!r}; name the file "
+          f"{', '.join('*' + k for k in FORMATS)}")
     if getattr(args, "spec", None) is not None:
         _need(Path(args.spec).is_file(), "--spec", args.spec, "no such file")
+        _need(FORMATS[suffix] != "onnx", "--spec", args.spec,
+              "applies to safetensors/npz models; an ONNX file carries its own graph")
 
 
 def _check_data(args) -> None:
@@ -114,8 +167,62 @@ def _check_adjust(args) -> None:
         raise CLIError(f"{out} exists; pass --overwrite to replace it")
 
 
+def _stats(v: np.ndarray) -> dict:
+    return {"min": float(v.min()), "mean": float(v.mean()), "max": float(v.max())}
+
+
+def inspect_json(net, path) -> dict:
+    """The ``l4theory inspect --json`` object of a loaded network (schema in the module doc).
+
+    Parameters
+    ----------
+    net : l4theory.convert.network.Network
+        The network.
+    path : str or os.PathLike
+        The file it was loaded from (its name, format and sha256 are reported).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable; see the module docstring for the keys.
+    """
+    from . import __version__
+    from ._provenance import file_sha256
+    from .convert.io import format_of
+
+    layers = []
+    for i, lay in enumerate(net.layers):
+        w = getattr(lay, "weight", None) if i in net.weight_layers else None
+        b = getattr(lay, "bias", None) if w is not None else None
+        norms = None
+        if w is not None:
+            norms = {"n_out": int(w.shape[0]), "l2": _stats(_row_norms(w, 2)),
+                     "l4": _stats(_row_norms(w, 4)), "mean_abs_weight": float(np.abs(w).mean())}
+        layers.append({
+            "index": i, "kind": lay.kind, "name": lay.name,
+            "output_shape": list(net.shapes[i + 1]),
+            "n_parameters": 0 if w is None else int(w.size + (0 if b is None else b.size)),
+            "weight_shape": None if w is None else list(w.shape), "has_bias": b is not None,
+            "norms": norms,
+        })
+    path = Path(path)
+    return {
+        "schema": "l4theory.inspect/1", "l4theory_version": __version__,
+        "model": {"file": path.name, "format": format_of(path), "sha256": file_sha256(path)},
+        "network": {"name": net.name, "input_shape": list(net.input_shape),
+                    "output_shape": list(net.output_shape), "n_parameters": int(net.n_parameters()),
+                    "weight_layers": list(net.weight_layers),
+                    "spiking_layers": list(net.spiking_layers)},
+        "layers": layers,
+        "history": list(net.metadata.get("history") or []),
+    }
+
+
 def cmd_inspect(args) -> int:
     net = _load(args)
+    if args.json:
+        print(json.dumps(inspect_json(net, args.model), indent=2))
+        return 0
     print(net.describe())
     print(f"parameters: {net.n_parameters()}  spiking layers: {net.spiking_layers}")
     print("per-layer norms of each output neuron's weights (min / mean / max):")
@@ -390,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Inspect, evaluate, threshold-balance and L4-adjust exported ReLU "
                     "networks (safetensors, npz, ONNX).",
     )
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"l4theory {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def model_args(sp):
@@ -429,6 +539,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "min/mean/max of the L2 and L4 norms of each output "
                                     "neuron's weights.")
     model_args(sp)
+    sp.add_argument("--json", action="store_true",
+                    help="print one JSON object instead (schema 'l4theory.inspect/1': model, "
+                         "network, layers with shapes, parameter counts and norm summaries, "
+                         "history)")
     sp.set_defaults(func=cmd_inspect, check=_check_model)
 
     sp = sub.add_parser("accuracy", help="ANN accuracy with the NumPy forward pass",
@@ -485,7 +599,7 @@ def main(argv=None) -> int:
         sys.stdout = None
         return 0
     except (CLIError, ValueError, OSError, ImportError, KeyError) as exc:
-        msg = " ".join(str(exc).split()) or type(exc).__name__
+        msg = _cli_words(" ".join(str(exc).split())) or type(exc).__name__
         print(f"l4theory {args.command}: error: {msg}", file=sys.stderr)
         return 2
 

@@ -98,7 +98,8 @@ def moment_fits(x, mean, var):
 
 
 def membrane_law(x, pdf, mean, var, *, edges=None, density=None, density_se=None,
-                 fits=("gaussian", "lognormal"), ax=None, color=None, title=None, legend=True):
+                 fits=("gaussian", "lognormal"), ax=None, color=None, title=None, legend=True,
+                 exact_label="exact"):
     """Exact density of ``V`` with moment-matched fits and an optional histogram.
 
     Parameters
@@ -125,6 +126,8 @@ def membrane_law(x, pdf, mean, var, *, edges=None, density=None, density_se=None
         Axes title.
     legend : bool, optional
         Draw a legend (default True).
+    exact_label : str, optional
+        Legend text of the exact density (default ``"exact"``).
 
     Returns
     -------
@@ -151,7 +154,7 @@ def membrane_law(x, pdf, mean, var, *, edges=None, density=None, density_se=None
         if density_se is not None:
             ax.errorbar(mid, density, yerr=as_array("density_se", density_se), fmt="none",
                         ecolor=color, elinewidth=0.8)
-    ax.plot(x, pdf, color=COLORS["theory"], label="exact")
+    ax.plot(x, pdf, color=COLORS["theory"], label=exact_label)
     gauss, logn = moment_fits(x, mean, var)
     if "gaussian" in fits:
         ax.plot(x, gauss, "--", color=COLORS["gauss"], label="Gaussian approx.")
@@ -228,7 +231,8 @@ def hadamard_drift(n_arrows=10, *, measured=None, axes=None):
         Unit vectors ``w = (cos theta, sin theta)`` drawn, evenly over ``[0, pi/2]``.
     measured : dict, optional
         Points to overlay on the drift panel: ``theta`` and ``drift`` (radians, equal
-        shapes) and optionally ``se`` (their standard error; 2 SE bars are drawn).
+        shapes), optionally ``se`` (their standard error; 2 SE bars are drawn) and
+        ``label`` (legend text).
     axes : sequence of two matplotlib.axes.Axes, optional
         Where to draw (arrows, drift); default a new figure with two panels.
 
@@ -268,9 +272,9 @@ def hadamard_drift(n_arrows=10, *, measured=None, axes=None):
         if t.shape != d.shape:
             raise ValueError(f"measured theta and drift must match, got {t.shape} and {d.shape}")
         se = measured.get("se")
+        label = measured.get("label", "measured ± 2 SE" if se is not None else "measured")
         ax2.errorbar(deg(t), deg(d), yerr=None if se is None else 2 * deg(np.asarray(se)),
-                     fmt="o", color=COLORS["B"], mfc="white",
-                     label="measured ± 2 SE" if se is not None else "measured")
+                     fmt="o", color=COLORS["B"], mfc="white", label=label)
     for x in (0, 45, 90):
         ax2.axvline(x, color="0.5", lw=0.5, ls=":")
     ax2.set_xticks(np.arange(0, 91, 15))

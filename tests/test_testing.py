@@ -181,3 +181,21 @@ def test_oracles_work_without_hypothesis_and_strategies_name_the_extra(monkeypat
                      fresh.load_profile):
         with pytest.raises(ImportError, match=r"pip install 'l4theory\[testing\]'"):
             strategy()
+
+
+# --------------------------------------------------------------------------- the user guide's tests run
+
+
+def test_the_user_guide_property_tests_pass(tmp_path):
+    import re
+    import subprocess
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "testing.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "@given" in b]
+    assert len(blocks) == 1 and blocks[0].count("\ndef test_") == 3
+    (tmp_path / "test_guide.py").write_text(blocks[0])
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "-W", "error", "test_guide.py"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0 and "3 passed" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]

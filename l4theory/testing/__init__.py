@@ -16,8 +16,8 @@ Two halves:
     never needs hypothesis; calling a strategy without it raises an :class:`ImportError`
     that names ``pip install 'l4theory[testing]'``.
 
-Example
--------
+Examples
+--------
 >>> from hypothesis import given
 >>> from l4theory.testing import assert_poisson_envelope, rates_and_weights
 >>> @given(rates_and_weights())
