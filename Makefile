@@ -36,7 +36,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 DOCS_OPTS  := -W --keep-going -n -q -d docs/_build/doctrees
 
 $(DOCS_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,io,docs]'
+	$(BIN)/python -m pip install --quiet -e '.[test,io,plot,testing,docs]'
 	touch $(DOCS_STAMP)
 
 docs: data $(DOCS_STAMP)
