@@ -48,7 +48,9 @@ myst_heading_anchors = 3
 autodoc_typehints = "signature"
 autodoc_member_order = "bysource"
 autodoc_default_options = {"exclude-members": "__init__"}
-autodoc_type_aliases = {"ArrayLike": "numpy.typing.ArrayLike", "DTypeLike": "numpy.typing.DTypeLike"}
+autodoc_type_aliases = {"ArrayLike": "numpy.typing.ArrayLike", "DTypeLike": "numpy.typing.DTypeLike",
+                        "SearchStrategy": "hypothesis.strategies.SearchStrategy",
+                        "Axes": "matplotlib.axes.Axes", "Figure": "matplotlib.figure.Figure"}
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 numpydoc_attributes_as_param_list = False
