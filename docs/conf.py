@@ -39,6 +39,7 @@ root_doc = "index"
 exclude_patterns = ["_build", "examples", "auto_examples/*.ipynb", "auto_examples/*.py",
                     "auto_examples/*.zip", "auto_examples/*.json", "**.codeobj.json"]
 nitpicky = True
+python_maximum_signature_line_length = 90   # longer signatures: one parameter per line
 
 # -- MyST: the Markdown pages ------------------------------------------------------------
 myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
