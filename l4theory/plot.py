@@ -23,7 +23,11 @@ No backend is chosen here: a new figure (when no ``ax`` is given) comes from
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 try:
     import matplotlib  # noqa: F401  (fail early with the extra's name)
@@ -35,6 +39,10 @@ from ._checks import as_array, check_positive, fmt
 from .theory.continuous import poisson_mean, poisson_var
 from .theory.norms import hadamard_drift as _drift
 from .theory.norms import hadamard_square, l4_norm, variance_decomposition
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["COLORS", "dominance_map", "dot_boundary", "envelope_vs_std", "hadamard_drift",
            "hysteresis_predictions", "membrane_law", "moment_fits", "threshold_hysteresis"]
@@ -69,7 +77,7 @@ def _axes(ax, n=1, **kw):
     return fig, list(np.atleast_1d(axes))
 
 
-def moment_fits(x, mean, var):
+def moment_fits(x: ArrayLike, mean: float, var: float) -> dict[str, np.ndarray]:
     """Moment-matched Gaussian and lognormal densities on ``x``.
 
     Parameters
@@ -97,9 +105,10 @@ def moment_fits(x, mean, var):
     return gauss, stats.lognorm.pdf(x, s=np.sqrt(s2), scale=m * np.exp(-s2 / 2))
 
 
-def membrane_law(x, pdf, mean, var, *, edges=None, density=None, density_se=None,
-                 fits=("gaussian", "lognormal"), ax=None, color=None, title=None, legend=True,
-                 exact_label="exact"):
+def membrane_law(x: ArrayLike, pdf: ArrayLike, mean: float, var: float, *, edges: ArrayLike | None = None,
+                 density: ArrayLike | None = None, density_se: ArrayLike | None = None,
+                 fits: Sequence[str] = ("gaussian", "lognormal"), ax: Axes | None = None, color: str | None = None,
+                 title: str | None = None, legend: bool = True, exact_label: str = "exact") -> Figure:
     """Exact density of ``V`` with moment-matched fits and an optional histogram.
 
     Parameters
@@ -170,8 +179,8 @@ def membrane_law(x, pdf, mean, var, *, edges=None, density=None, density_se=None
     return fig
 
 
-def envelope_vs_std(r, weights, gain=1.0, *, measured_std=None, measured_se=None, ax=None,
-                    label=None):
+def envelope_vs_std(r: ArrayLike, weights: ArrayLike, gain: float = 1.0, *, measured_std: ArrayLike | None = None,
+                    measured_se: ArrayLike | None = None, ax: Axes | None = None, label: str | None = None) -> Figure:
     """Exact std of each neuron against its L4 envelope ``sqrt(gain ||r||_2) ||w||_4``.
 
     Points lie on or below the diagonal (Cauchy-Schwarz); a point reaches it only when
@@ -222,7 +231,8 @@ def envelope_vs_std(r, weights, gain=1.0, *, measured_std=None, measured_se=None
     return fig
 
 
-def hadamard_drift(n_arrows=10, *, measured=None, axes=None):
+def hadamard_drift(n_arrows: int = 10, *, measured: tuple | None = None,
+                   axes: Sequence[Axes] | None = None) -> Figure:
     """Arrows ``w -> w∘2`` over the quadrant and the drift ``atan(tan**2 theta) - theta``.
 
     Parameters
@@ -285,7 +295,7 @@ def hadamard_drift(n_arrows=10, *, measured=None, axes=None):
     return fig
 
 
-def dot_boundary(weights):
+def dot_boundary(weights: ArrayLike) -> float:
     """Input angle where two neurons' dot products ``lambda·w`` are equal.
 
     Parameters
@@ -307,8 +317,9 @@ def dot_boundary(weights):
     return float(np.arctan2(-dx, dy) % np.pi)
 
 
-def dominance_map(weights, R, phi, p_first, *, boundaries=None, ax=None, labels=("A", "B"),
-                  colorbar=True):
+def dominance_map(weights: ArrayLike, R: ArrayLike, phi: ArrayLike, p_first: ArrayLike, *,
+                  boundaries: Mapping[str, ArrayLike] | None = None, ax: Axes | None = None,
+                  labels: tuple[str, str] = ("A", "B"), colorbar: bool = True) -> Figure:
     """Which of two neurons dominates over the input plane ``lambda = R (cos phi, sin phi)``.
 
     Points are coloured by ``p_first`` (e.g. the probability that neuron A reaches threshold
@@ -374,7 +385,8 @@ def dominance_map(weights, R, phi, p_first, *, boundaries=None, ax=None, labels=
     return fig
 
 
-def hysteresis_predictions(theta, *, R=1.0, tau=1.0, v_th0=2.0):
+def hysteresis_predictions(theta: ArrayLike, *, R: float = 1.0, tau: float = 1.0,
+                           v_th0: float = 2.0) -> dict[str, np.ndarray]:
     """Eq. 6 predictions of the needed threshold in the Fig. 5 set-up.
 
     Static neuron ``w_s = (1, 0)`` at ``v_th0``; sweeping neuron ``w = (cos theta, sin
@@ -423,8 +435,9 @@ _PRED_STYLE = {"l4": ("o", COLORS["l4"], "Eq. 6, L4 ratio (paper's dots)"),
                "siegert": ("--", COLORS["siegert"], "Siegert (diffusion)")}
 
 
-def threshold_hysteresis(theta=None, *, predictions=None, measured=None, v_th0=2.0, R=1.0,
-                         tau=1.0, ax=None):
+def threshold_hysteresis(theta: ArrayLike | None = None, *, predictions: Mapping[str, ArrayLike] | None = None,
+                         measured: Mapping[str, tuple] | None = None, v_th0: float = 2.0, R: float = 1.0,
+                         tau: float = 1.0, ax: Axes | None = None) -> Figure:
     """The threshold a sweeping neuron needs to fire at a static neuron's rate (Fig. 5).
 
     Parameters

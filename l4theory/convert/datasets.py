@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -126,7 +127,7 @@ def _read_bytes(path: Path, limit: int) -> bytes:
     return data
 
 
-def read_idx(path, *, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str], *, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """Read one IDX file (plain or gzip-compressed) into a native-endian array.
 
     Parameters
@@ -196,7 +197,7 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def load_idx_dataset(folder, split: str = "test", *, classes: tuple = ()) -> Dataset:
+def load_idx_dataset(folder: str | os.PathLike[str], split: str = "test", *, classes: tuple = ()) -> Dataset:
     """Load a split of an MNIST-style dataset from a folder of IDX files.
 
     Parameters
@@ -251,13 +252,19 @@ _FMNIST_HELP = (
 )
 
 
-def find_fashion_mnist(path=None) -> Path:
+def find_fashion_mnist(path: str | os.PathLike[str] | None = None) -> Path:
     """Return the folder holding the Fashion-MNIST IDX files.
 
     Parameters
     ----------
     path : str or os.PathLike, optional
         Explicit folder; if given, it must hold the files (no fallback).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder: ``path``, else ``$L4THEORY_FASHION_MNIST``, else the Debian package
+        folder, the first that holds all four IDX files.
 
     Raises
     ------
@@ -283,7 +290,7 @@ def find_fashion_mnist(path=None) -> Path:
     raise DatasetNotFoundError(f"{_FMNIST_HELP} (looked in: {'; '.join(tried)})")
 
 
-def load_fashion_mnist(split: str = "test", path=None) -> Dataset:
+def load_fashion_mnist(split: str = "test", path: str | os.PathLike[str] | None = None) -> Dataset:
     """Load a split of Fashion-MNIST (Xiao et al. 2017) from the original IDX files.
 
     Parameters
@@ -302,7 +309,7 @@ def load_fashion_mnist(split: str = "test", path=None) -> Dataset:
     return load_idx_dataset(find_fashion_mnist(path), split, classes=FASHION_MNIST_CLASSES)
 
 
-def load_mnist(split: str = "test", path=None) -> Dataset:
+def load_mnist(split: str = "test", path: str | os.PathLike[str] | None = None) -> Dataset:
     """Load a split of MNIST from a folder of the original IDX files.
 
     Parameters
@@ -311,6 +318,16 @@ def load_mnist(split: str = "test", path=None) -> Dataset:
         Which split.
     path : str or os.PathLike, optional
         Folder with the IDX files; by default ``$L4THEORY_MNIST``.
+
+    Returns
+    -------
+    Dataset
+        ``images`` shape (n, 1, 28, 28) uint8, ``labels`` shape (n,) int64, classes "0".."9".
+
+    Raises
+    ------
+    DatasetNotFoundError
+        Without ``path`` and without ``$L4THEORY_MNIST`` (the message says what to set).
     """
     if path is None:
         path = os.environ.get(MNIST_ENV)
@@ -326,7 +343,7 @@ def load_mnist(split: str = "test", path=None) -> Dataset:
 # --------------------------------------------------------------------------------------
 # CIFAR-10 binary version
 # --------------------------------------------------------------------------------------
-def read_cifar10_batch(path, *, max_records: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+def read_cifar10_batch(path: str | os.PathLike[str], *, max_records: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
     """Read one file of the CIFAR-10 binary version (``data_batch_1.bin`` etc.).
 
     Each record is 1 label byte followed by 3072 pixel bytes (1024 red, 1024 green,
@@ -362,7 +379,7 @@ def read_cifar10_batch(path, *, max_records: int = 100_000) -> tuple[np.ndarray,
     return images, labels
 
 
-def load_cifar10(path, split: str = "test") -> Dataset:
+def load_cifar10(path: str | os.PathLike[str], split: str = "test") -> Dataset:
     """Load a split of CIFAR-10 from the folder of its official binary version.
 
     Parameters
@@ -400,7 +417,7 @@ def load_cifar10(path, split: str = "test") -> Dataset:
 # --------------------------------------------------------------------------------------
 # Preprocessing
 # --------------------------------------------------------------------------------------
-def normalize(images, mode: str = "signed", dtype=np.float32) -> np.ndarray:
+def normalize(images: ArrayLike, mode: str = "signed", dtype: DTypeLike = np.float32) -> np.ndarray:
     """Scale uint8 pixels to the range a network expects.
 
     Parameters

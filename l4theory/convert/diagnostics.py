@@ -15,6 +15,7 @@ and by the exact input-dependent formula.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import check_alpha, check_int
 from ..theory.discrete import ENCODERS
@@ -80,7 +81,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
-def membrane_diagnostics(net: Network, x, *, encoder: str = "signed", alpha: float = 1.0,
+def membrane_diagnostics(net: Network, x: ArrayLike, *, encoder: str = "signed", alpha: float = 1.0,
                          steps: int = 75, n_trials: int = 200, seed: int = 0) -> dict:
     """Predicted and measured mean/variance of the first layer's free membrane.
 

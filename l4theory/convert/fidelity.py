@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import as_rng, check_int
 from .first_layer import first_weight_layer
@@ -81,7 +83,7 @@ def first_layer_network(net: Network) -> Network:
     return Network(net.input_shape, layers, name=f"{net.name}[first layer]")
 
 
-def first_layer_target(net: Network, x, v_th: float, *, bias_scale: float = 1.0) -> np.ndarray:
+def first_layer_target(net: Network, x: ArrayLike, v_th: float, *, bias_scale: float = 1.0) -> np.ndarray:
     """``clip(relu(a) / v_th, 0, 1)`` of the first spiking layer of the reference ANN.
 
     Parameters
@@ -117,8 +119,9 @@ def _scaled_bias_forward(lay, h, bias_scale):
     return dataclasses.replace(lay, bias=np.asarray(lay.bias, np.float64) * bias_scale)(h)
 
 
-def first_layer_rates(net: Network, x, *, v_th: float, steps: int, seed: int = 0,
-                      sample_ids=None, bias_scale: float = 1.0, **sim_kwargs) -> np.ndarray:
+def first_layer_rates(net: Network, x: ArrayLike, *, v_th: float, steps: int, seed: int = 0,
+                      sample_ids: ArrayLike | None = None, bias_scale: float = 1.0,
+                      **sim_kwargs: Any) -> np.ndarray:
     """Spikes per step of every first-layer neuron of ``net`` (first layer simulated only).
 
     Parameters
@@ -162,8 +165,8 @@ def _as_channels(name: str, a) -> np.ndarray:
     return np.moveaxis(a, 1, -1).reshape(-1, a.shape[1])
 
 
-def dominance_counts(rate, target, *, max_pairs: int | None = None, rng=None,
-                     active_only: bool = False) -> dict:
+def dominance_counts(rate: ArrayLike, target: ArrayLike, *, max_pairs: int | None = None,
+                     rng: np.random.Generator | int | None = None, active_only: bool = False) -> dict:
     """Counts of eligible, reversed and tied channel pairs (see the module docstring).
 
     Parameters
@@ -238,7 +241,8 @@ def _dominance_sampled(r, t, max_pairs, rng, active_only):
                        int((dr == 0).sum()), True)
 
 
-def fidelity_metrics(rate, target, *, max_pairs: int | None = None, rng=None) -> dict:
+def fidelity_metrics(rate: ArrayLike, target: ArrayLike, *, max_pairs: int | None = None,
+                     rng: np.random.Generator | int | None = None) -> dict:
     """MSE, correlation and dominance error of first-layer rates against their targets.
 
     Parameters
@@ -279,9 +283,10 @@ def fidelity_metrics(rate, target, *, max_pairs: int | None = None, rng=None) ->
             "mse_per_sample": ((r - t) ** 2).reshape(r.shape[0], -1).mean(axis=1)}
 
 
-def first_layer_fidelity(net: Network, reference: Network, x, *, v_th: float, steps: int,
-                         seed: int = 0, sample_ids=None, bias_scale: float = 1.0,
-                         max_pairs: int | None = None, rng=None, **sim_kwargs) -> dict:
+def first_layer_fidelity(net: Network, reference: Network, x: ArrayLike, *, v_th: float, steps: int,
+                         seed: int = 0, sample_ids: ArrayLike | None = None, bias_scale: float = 1.0,
+                         max_pairs: int | None = None, rng: np.random.Generator | int | None = None,
+                         **sim_kwargs: Any) -> dict:
     """Fidelity of ``net``'s first spiking layer against ``reference``'s ANN activations.
 
     Parameters

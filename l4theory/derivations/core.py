@@ -17,22 +17,42 @@ steps = sp.symbols("T", positive=True, integer=True)
 j = sp.symbols("j", nonnegative=True, integer=True)
 
 
-def derive_poisson_cumulant(order=n):
+def derive_poisson_cumulant(order: int | sp.Symbol = n) -> sp.Expr:
     """n-th cumulant of one Poisson input's shot noise, by Campbell's theorem.
 
     A spike at time ``t - s`` contributes ``w exp(-s/tau)`` to ``V(t)`` (jump-w model);
     Campbell's theorem for a Poisson process of rate ``lam`` gives
     ``kappa_n = lam * int_0^t (w exp(-s/tau))**n ds``. Summing over independent inputs adds
     cumulants, so the network formula is the sum of this over ``i``.
+
+    Parameters
+    ----------
+    order : int or sympy.Symbol, optional
+        Cumulant order ``n >= 1``; default the symbol ``n`` (the general formula).
+
+    Returns
+    -------
+    sympy.Expr
+        ``kappa_n(t)`` in the symbols ``lam``, ``w``, ``tau``, ``t``.
     """
     return sp.simplify(lam * sp.integrate((w * sp.exp(-s / tau)) ** order, (s, 0, t)))
 
 
-def derive_poisson_cumulant_from_cf(order):
+def derive_poisson_cumulant_from_cf(order: int) -> sp.Expr:
     """The same cumulant from the characteristic function, for a concrete ``order``.
 
     ``log E[exp(i k V(t))] = lam int_0^t (exp(i k w exp(-s/tau)) - 1) ds``; the n-th
     cumulant is the coefficient of ``(i k)**n / n!`` in its expansion.
+
+    Parameters
+    ----------
+    order : int
+        Cumulant order, a concrete integer ``>= 1``.
+
+    Returns
+    -------
+    sympy.Expr
+        ``kappa_order(t)``, to compare with :func:`derive_poisson_cumulant`.
     """
     x = sp.symbols("x")
     series = sp.series(sp.exp(x) - 1, x, 0, order + 1).removeO()
@@ -42,37 +62,76 @@ def derive_poisson_cumulant_from_cf(order):
     return sp.simplify(coeff * sp.factorial(order) / sp.I**order)
 
 
-def derive_bernoulli_cumulant(order):
-    """n-th cumulant of a Bernoulli(p) variable from its cumulant generating function."""
+def derive_bernoulli_cumulant(order: int) -> sp.Expr:
+    """n-th cumulant of a Bernoulli(p) variable from its cumulant generating function.
+
+    Parameters
+    ----------
+    order : int
+        Cumulant order, a concrete integer ``>= 1``.
+
+    Returns
+    -------
+    sympy.Expr
+        A polynomial in ``p`` (``p (1 - p)`` for order 2).
+    """
     cgf = sp.log(1 - p + p * sp.exp(u))
     return sp.factor(sp.diff(cgf, u, order).subs(u, 0))
 
 
-def derive_discrete_gain(order=n):
+def derive_discrete_gain(order: int | sp.Symbol = n) -> sp.Expr:
     """Leak gain of the n-th cumulant for ``V[T] = sum_{j<T} alpha**j I[T-j]``.
 
     The terms are independent, so cumulants add: ``kappa_n(V[T]) = kappa_n(I) sum_{j<T}
-    alpha**(n j)``. Returns that geometric sum in closed form (for ``alpha != 1``).
+    alpha**(n j)``.
+
+    Parameters
+    ----------
+    order : int or sympy.Symbol, optional
+        Cumulant order ``n >= 1``; default the symbol ``n`` (the general formula).
+
+    Returns
+    -------
+    sympy.Expr
+        The geometric sum in closed form (for ``alpha != 1``), in ``alpha`` and ``T``.
     """
     total = sp.summation((alpha**order) ** j, (j, 0, steps - 1))
     total = total.args[1][0] if isinstance(total, sp.Piecewise) else total
     return sp.simplify(total)
 
 
-def derive_continuum_limit(order):
+def derive_continuum_limit(order: int) -> sp.Expr:
     """``dt -> 0`` limit of the discrete Bernoulli cumulant with ``alpha = exp(-dt/tau)``.
 
     ``p = lam dt`` per step and ``T = t/dt`` steps; the limit recovers Campbell's formula.
+
+    Parameters
+    ----------
+    order : int
+        Cumulant order, a concrete integer ``>= 1``.
+
+    Returns
+    -------
+    sympy.Expr
+        The limit, equal to :func:`derive_poisson_cumulant` at the same order.
     """
     kappa_b = derive_bernoulli_cumulant(order).subs(p, lam * dt)
     gain = (1 - sp.exp(-order * dt / tau) ** (t / dt)) / (1 - sp.exp(-order * dt / tau))
     return sp.simplify(sp.limit(w**order * kappa_b * gain, dt, 0))
 
 
-def derive_eq3(m=4):
+def derive_eq3(m: int = 4) -> sp.Expr:
     """Eq. 3, ``||w∘2||_2 = ||w||_4**2``, for a symbolic real vector of length ``m``.
 
-    Returns the difference of the two sides, which simplifies to 0.
+    Parameters
+    ----------
+    m : int, optional
+        Length of the vector (default 4).
+
+    Returns
+    -------
+    sympy.Expr
+        The difference of the two sides, which simplifies to 0.
     """
     ws = sp.symbols(f"w1:{m + 1}", real=True)
     lhs = sp.sqrt(sum((wi**2) ** 2 for wi in ws))
@@ -83,7 +142,17 @@ def derive_eq3(m=4):
 # ---------------------------------------------------------------------- checks
 @dataclass(frozen=True)
 class Check:
-    """One comparison of a derived expression with a reference."""
+    """One comparison of a derived expression with a reference.
+
+    Parameters
+    ----------
+    name : str
+        What was compared.
+    ok : bool
+        Whether the comparison passed.
+    detail : str
+        How it was compared (``"symbolic"`` or the largest numerical difference).
+    """
 
     name: str
     ok: bool
@@ -101,8 +170,14 @@ def _numeric(name, expr, symbols, runtime, n_points=20, seed=0, rtol=1e-12):
     return Check(name, worst <= rtol, f"max rel. diff {worst:.1e} over {n_points} random points")
 
 
-def derived_expressions():
-    """Mapping ``name -> sympy expression`` of every derivation, in print order."""
+def derived_expressions() -> dict[str, sp.Expr]:
+    """Every derivation, in the order ``python -m l4theory.derivations`` prints them.
+
+    Returns
+    -------
+    dict of str to sympy.Expr
+        Name of the derivation -> the derived expression.
+    """
     out = {
         "Campbell kappa_n (one input)": derive_poisson_cumulant(),
         "Eq. 1: kappa_1": derive_poisson_cumulant(1),
@@ -119,12 +194,13 @@ def derived_expressions():
     return out
 
 
-def checks():
+def checks() -> list[Check]:
     """Compare every derivation with the printed equations and the runtime functions.
 
     Returns
     -------
     list of Check
+        One per comparison; every ``ok`` is True when the derivations hold.
     """
     from ..theory import poisson_cumulant
 

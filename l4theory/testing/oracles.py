@@ -25,6 +25,7 @@ returns the reference it checked against (so a test can make further claims abou
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import as_array, check_alpha, check_probs, fmt
 from ..theory.continuous import poisson_var, time_factor
@@ -59,7 +60,7 @@ def _gain(gain):
     return g
 
 
-def envelope_std(r, weights, gain=1.0):
+def envelope_std(r: ArrayLike, weights: ArrayLike, gain: ArrayLike = 1.0) -> np.ndarray:
     """The L4 envelope of the std, ``sqrt(gain ||r||_2) ||w||_4``, without underflow.
 
     Parameters
@@ -85,7 +86,7 @@ def envelope_std(r, weights, gain=1.0):
     return np.sqrt(_gain(gain) * lp_norm(r, 2.0)) * l4_norm(w)
 
 
-def exact_std(r, weights, gain=1.0):
+def exact_std(r: ArrayLike, weights: ArrayLike, gain: ArrayLike = 1.0) -> np.ndarray:
     """The std ``sqrt(gain r.w∘2)`` of a shot-noise membrane, computed scaled.
 
     Parameters
@@ -127,7 +128,8 @@ def _check_le(name, value, bound, rtol, atol, context):
             f"{int(np.sum(excess > 0))} of {excess.size} entries)")
 
 
-def assert_std_envelope(std, r, weights, gain=1.0, *, rtol=1e-12, atol=0.0):
+def assert_std_envelope(std: ArrayLike, r: ArrayLike, weights: ArrayLike, gain: ArrayLike = 1.0, *, rtol: float = 1e-12,
+                        atol: float = 0.0) -> np.ndarray:
     """Assert ``std <= sqrt(gain ||r||_2) ||w||_4`` (the L4 envelope) entry by entry.
 
     Parameters
@@ -160,7 +162,9 @@ def assert_std_envelope(std, r, weights, gain=1.0, *, rtol=1e-12, atol=0.0):
     return env
 
 
-def assert_poisson_envelope(rates, weights, tau, t=np.inf, *, rtol=1e-12, atol=0.0):
+def assert_poisson_envelope(rates: ArrayLike, weights: ArrayLike, tau: float, t: ArrayLike = np.inf, *,
+                            rtol: float = 1e-12,
+                            atol: float = 0.0) -> np.ndarray:
     """Assert the L4 envelope for Poisson inputs: ``std(V) <= sqrt(tau/2 ||rates||_2) ||w||_4``.
 
     The std is the library's :func:`~l4theory.theory.poisson_var` (Eq. 2) under the jump-w
@@ -189,7 +193,8 @@ def assert_poisson_envelope(rates, weights, tau, t=np.inf, *, rtol=1e-12, atol=0
     return assert_std_envelope(std, rates, weights, time_factor(2, tau, t), rtol=rtol, atol=atol)
 
 
-def assert_bernoulli_envelope(probs, weights, alpha=1.0, steps=np.inf, *, rtol=1e-12, atol=0.0):
+def assert_bernoulli_envelope(probs: ArrayLike, weights: ArrayLike, alpha: float = 1.0, steps: ArrayLike = np.inf, *,
+                              rtol: float = 1e-12, atol: float = 0.0) -> np.ndarray:
     """Assert the L4 envelope for Bernoulli inputs: ``std(V) <= sqrt(g ||p(1-p)||_2) ||w||_4``.
 
     The std is the library's :func:`~l4theory.theory.bernoulli_var` of the discrete membrane
@@ -220,7 +225,8 @@ def assert_bernoulli_envelope(probs, weights, alpha=1.0, steps=np.inf, *, rtol=1
                                rtol=rtol, atol=atol)
 
 
-def poisson_minus_bernoulli_var(probs, weights, alpha=1.0, steps=np.inf):
+def poisson_minus_bernoulli_var(probs: ArrayLike, weights: ArrayLike, alpha: float = 1.0,
+                                steps: ArrayLike = np.inf) -> np.ndarray:
     """Exact gap ``Var_Poisson - Var_Bernoulli = g sum_i p_i**2 w_i**2`` (``>= 0``).
 
     Parameters
@@ -245,7 +251,9 @@ def poisson_minus_bernoulli_var(probs, weights, alpha=1.0, steps=np.inf):
     return leak_gain(2, alpha, steps) * np.sum(p**2 * w**2, axis=-1)
 
 
-def assert_bernoulli_below_poisson(probs, weights, alpha=1.0, steps=np.inf, *, rtol=1e-9):
+def assert_bernoulli_below_poisson(probs: ArrayLike, weights: ArrayLike, alpha: float = 1.0,
+                                   steps: ArrayLike = np.inf, *,
+                                   rtol: float = 1e-9) -> np.ndarray:
     """Assert ``Var_Bernoulli <= Var_Poisson`` and that their gap is exactly ``g sum p**2 w**2``.
 
     Compares the library's :func:`~l4theory.theory.bernoulli_var` with the ``poisson``
@@ -289,7 +297,7 @@ def assert_bernoulli_below_poisson(probs, weights, alpha=1.0, steps=np.inf, *, r
     return var_b, var_p
 
 
-def assert_eq3(weights, *, rtol=1e-12, atol=1e-300):
+def assert_eq3(weights: ArrayLike, *, rtol: float = 1e-12, atol: float = 1e-300) -> np.ndarray:
     """Assert the paper's Eq. 3, ``||w∘2||_2 = ||w||_4**2``, along the last axis.
 
     Parameters
@@ -311,7 +319,7 @@ def assert_eq3(weights, *, rtol=1e-12, atol=1e-300):
     return rhs
 
 
-def assert_l4_between_l2(weights, *, rtol=1e-12):
+def assert_l4_between_l2(weights: ArrayLike, *, rtol: float = 1e-12) -> np.ndarray:
     """Assert ``n**(-1/4) ||w||_2 <= ||w||_4 <= ||w||_2`` along the last axis (n inputs).
 
     Parameters
@@ -334,7 +342,7 @@ def assert_l4_between_l2(weights, *, rtol=1e-12):
     return l4
 
 
-def assert_hadamard_drift(theta, *, atol=1e-12):
+def assert_hadamard_drift(theta: ArrayLike, *, atol: float = 1e-12) -> np.ndarray:
     """Assert that ``w∘2`` drifts from ``w = (cos theta, sin theta)`` toward the nearer axis.
 
     Checks, for each angle: the polar angle of the library's ``hadamard_square(w)`` equals

@@ -13,10 +13,14 @@ Sizes (``size``, ``rows``, ``inputs``) accept an int, a ``(min, max)`` pair or a
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..theory.discrete import ENCODERS
+
+if TYPE_CHECKING:  # hypothesis is optional (the testing extra)
+    from hypothesis.strategies import SearchStrategy
 
 __all__ = [
     "HYPOTHESIS_SETTINGS",
@@ -52,7 +56,7 @@ def _hyp():
     return st, hnp
 
 
-def load_profile(name=None):
+def load_profile(name: str | None = None) -> str:
     """Register the project's hypothesis profiles and load one.
 
     Registers ``"l4theory"`` (:data:`HYPOTHESIS_SETTINGS`: deterministic, so a test suite
@@ -114,7 +118,8 @@ def _nonneg(st, min_magnitude, max_magnitude):
         lambda v: v == 0 or v >= min_magnitude)
 
 
-def weight_vectors(size=(1, 12), *, min_magnitude=1e-30, max_magnitude=1e3):
+def weight_vectors(size: int | tuple[int, int] | SearchStrategy = (1, 12), *, min_magnitude: float = 1e-30,
+                   max_magnitude: float = 1e3) -> SearchStrategy:
     """Signed weight vectors, float64, each entry 0 or of magnitude in the given range.
 
     Parameters
@@ -136,7 +141,9 @@ def weight_vectors(size=(1, 12), *, min_magnitude=1e-30, max_magnitude=1e3):
                       elements=_signed(st, min_magnitude, max_magnitude))
 
 
-def weight_matrices(rows=(1, 5), inputs=(1, 8), *, min_magnitude=1e-30, max_magnitude=1e3):
+def weight_matrices(rows: int | tuple[int, int] | SearchStrategy = (1, 5),
+                    inputs: int | tuple[int, int] | SearchStrategy = (1, 8), *,
+                    min_magnitude: float = 1e-30, max_magnitude: float = 1e3) -> SearchStrategy:
     """Signed weight matrices (one row per output neuron), like :func:`weight_vectors`.
 
     Parameters
@@ -159,7 +166,8 @@ def weight_matrices(rows=(1, 5), inputs=(1, 8), *, min_magnitude=1e-30, max_magn
     return hnp.arrays(np.float64, shape, elements=_signed(st, min_magnitude, max_magnitude))
 
 
-def rate_vectors(size=(1, 12), *, min_rate=1e-30, max_rate=1e3):
+def rate_vectors(size: int | tuple[int, int] | SearchStrategy = (1, 12), *, min_rate: float = 1e-30,
+                 max_rate: float = 1e3) -> SearchStrategy:
     """Non-negative rate vectors (Poisson rates or any per-input variance rate).
 
     Parameters
@@ -180,7 +188,8 @@ def rate_vectors(size=(1, 12), *, min_rate=1e-30, max_rate=1e3):
     return hnp.arrays(np.float64, _size(st, size, "size"), elements=_nonneg(st, min_rate, max_rate))
 
 
-def bernoulli_probs(size=(1, 8), *, min_prob=1e-30):
+def bernoulli_probs(size: int | tuple[int, int] | SearchStrategy = (1, 8), *,
+                    min_prob: float = 1e-30) -> SearchStrategy:
     """Spike probabilities per step in [0, 1] (silent and saturated inputs included).
 
     Parameters
@@ -201,7 +210,7 @@ def bernoulli_probs(size=(1, 8), *, min_prob=1e-30):
     return hnp.arrays(np.float64, _size(st, size, "size"), elements=_nonneg(st, min_prob, 1.0))
 
 
-def leaks(min_alpha=0.01):
+def leaks(min_alpha: float = 0.01) -> SearchStrategy:
     """Per-step leak factors ``alpha`` in ``[min_alpha, 1]`` (1 = no leak, always possible).
 
     Parameters
@@ -220,7 +229,7 @@ def leaks(min_alpha=0.01):
     return st.one_of(st.just(1.0), st.floats(min_alpha, 1.0, allow_nan=False))
 
 
-def encoders():
+def encoders() -> SearchStrategy:
     """The input encoders of :data:`l4theory.theory.ENCODERS`.
 
     Returns
@@ -232,7 +241,9 @@ def encoders():
     return st.sampled_from(ENCODERS)
 
 
-def encoded_inputs(size=(1, 8), encoder=None, *, max_count=5.0, max_current=3.0):
+def encoded_inputs(size: int | tuple[int, int] | SearchStrategy = (1, 8), encoder: str | None = None, *,
+                   max_count: float = 5.0,
+                   max_current: float = 3.0) -> SearchStrategy:
     """``(encoder, x)`` pairs with input values valid for that encoder.
 
     ``bernoulli``: probabilities in [0, 1]; ``signed``: intensities in [-1, 1];
@@ -268,8 +279,10 @@ def encoded_inputs(size=(1, 8), encoder=None, *, max_count=5.0, max_current=3.0)
     return (st.just(encoder) if encoder else encoders()).flatmap(values)
 
 
-def rates_and_weights(size=(1, 10), rows=None, *, min_rate=1e-30, max_rate=100.0,
-                      min_magnitude=1e-30, max_magnitude=1e3):
+def rates_and_weights(size: int | tuple[int, int] | SearchStrategy = (1, 10),
+                      rows: int | tuple[int, int] | SearchStrategy | None = None, *,
+                      min_rate: float = 1e-30, max_rate: float = 100.0, min_magnitude: float = 1e-30,
+                      max_magnitude: float = 1e3) -> SearchStrategy:
     """``(rates, weights)`` of matching length (weights one vector or one row per neuron).
 
     Parameters
@@ -299,8 +312,10 @@ def rates_and_weights(size=(1, 10), rows=None, *, min_rate=1e-30, max_rate=100.0
     return _size(st, size, "size").flatmap(pair)
 
 
-def probs_and_weights(size=(1, 8), rows=None, *, max_magnitude=3.0, min_magnitude=1e-30,
-                      min_prob=1e-30):
+def probs_and_weights(size: int | tuple[int, int] | SearchStrategy = (1, 8),
+                      rows: int | tuple[int, int] | SearchStrategy | None = None, *,
+                      max_magnitude: float = 3.0, min_magnitude: float = 1e-30,
+                      min_prob: float = 1e-30) -> SearchStrategy:
     """``(probs, weights)`` of matching length: Bernoulli probabilities and signed weights.
 
     Parameters
@@ -330,7 +345,8 @@ def probs_and_weights(size=(1, 8), rows=None, *, max_magnitude=3.0, min_magnitud
     return _size(st, size, "size").flatmap(pair)
 
 
-def first_layers(kind="any", *, weight_step=0.1, max_weight=2.0, input_step=0.05):
+def first_layers(kind: str = "any", *, weight_step: float = 0.1, max_weight: float = 2.0,
+                 input_step: float = 0.05) -> SearchStrategy:
     """First layers with a calibration batch: ``(weights, x, geometry)``.
 
     Weights lie on a grid of ``weight_step`` in ``[-max_weight, max_weight]`` (not all zero)

@@ -18,6 +18,7 @@ These are independent of the characteristic-function inversion in
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 from .._checks import as_array, check_positive
@@ -25,7 +26,7 @@ from .._checks import as_array, check_positive
 __all__ = ["dickman_cdf", "first_interval_cdf", "check_table"]
 
 
-def dickman_cdf(y, theta):
+def dickman_cdf(y: ArrayLike, theta: float) -> np.ndarray:
     """CDF of the generalised Dickman law on its first interval ``0 <= y <= 1``.
 
     Parameters
@@ -47,7 +48,7 @@ def dickman_cdf(y, theta):
     return np.exp(-np.euler_gamma * theta) * y**theta / special.gamma(theta + 1.0)
 
 
-def first_interval_cdf(x, rate, weight, tau, t):
+def first_interval_cdf(x: ArrayLike, rate: float, weight: float, tau: float, t: float) -> np.ndarray:
     """Exact ``P(V(t) <= x)`` for one input while at most one spike can lie below ``x``.
 
     Parameters
@@ -72,8 +73,24 @@ def first_interval_cdf(x, rate, weight, tau, t):
     return np.exp(-rate * t) * (1.0 + rate * tau * np.log(x / lo))
 
 
-def check_table(rng=0):
-    """Rows ``(name, computed, exact, abs. error, tolerance, ok)`` of theory-vs-exact checks."""
+def check_table(rng: object = 0) -> list[tuple[str, float, float, float, float, bool]]:
+    """Rows ``(name, computed, exact, abs. error, tolerance, ok)`` of theory-vs-exact checks.
+
+    The paper's Fig. 1 moments, ``ShotNoise.cdf`` against the generalised Dickman law and
+    the first-interval formula, and the mirrored law of a negative weight; what
+    ``python -m l4theory.theory.anchors`` prints.
+
+    Parameters
+    ----------
+    rng : object, optional
+        Not used: every check is deterministic. Accepted so that older callers that pass
+        a seed keep working.
+
+    Returns
+    -------
+    list of tuple
+        One ``(name, computed, exact, abs_error, tolerance, ok)`` per check (``ok`` a bool).
+    """
     from .continuous import poisson_mean, poisson_var
     from .shot_noise import ShotNoise
 

@@ -18,6 +18,7 @@ With the other common convention, ``tau dV/dt = -V + ...``, Eq. 1 would be off b
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import as_array, check_int, check_positive
 
@@ -35,7 +36,7 @@ def _rates_weights(rates, weights):
     return rates, weights
 
 
-def time_factor(n, tau, t=np.inf):
+def time_factor(n: int, tau: float, t: ArrayLike = np.inf) -> np.ndarray:
     """Time dependence of the n-th cumulant per unit ``sum_i rates_i w_i**n``.
 
     Parameters
@@ -65,7 +66,8 @@ def time_factor(n, tau, t=np.inf):
         return -(tau / n) * np.expm1(-n * t / tau)
 
 
-def poisson_cumulant(n, rates, weights, tau, t=np.inf):
+def poisson_cumulant(n: int, rates: ArrayLike, weights: ArrayLike, tau: float,
+                     t: ArrayLike = np.inf) -> np.ndarray:
     """n-th cumulant of the free membrane driven by Poisson inputs (Campbell's theorem).
 
     ``kappa_n(t) = (tau/n) * sum_i rates_i w_i**n (1 - exp(-n t/tau))`` under the jump-w
@@ -97,17 +99,59 @@ def poisson_cumulant(n, rates, weights, tau, t=np.inf):
     return time_factor(n, tau, t) * strength
 
 
-def poisson_mean(rates, weights, tau, t=np.inf):
+def poisson_mean(rates: ArrayLike, weights: ArrayLike, tau: float, t: ArrayLike = np.inf) -> np.ndarray:
     """Mean of the free membrane, the paper's Eq. 1: ``tau (rates.w) (1 - exp(-t/tau))``.
 
-    See :func:`poisson_cumulant` for the parameters (``n = 1``).
+    :func:`poisson_cumulant` with ``n = 1``, under the jump-w convention
+    ``dV/dt = -V/tau + sum_i w_i sum_k delta(t - t_ik)``, ``V(0) = 0``.
+
+    Parameters
+    ----------
+    rates : array_like, shape (n_inputs,)
+        Poisson rate of each input (spikes per unit time, ``>= 0``).
+    weights : array_like, shape (..., n_inputs)
+        Jump of ``V`` per input spike (units of ``V``; signed).
+    tau : float
+        Membrane time constant (same time unit as ``1/rates``; ``np.inf`` = no leak).
+    t : float or array_like, optional
+        Time after the start (``np.inf``, the default, is the stationary state).
+
+    Returns
+    -------
+    numpy.ndarray
+        The mean, shape ``weights.shape[:-1]`` broadcast against ``t`` (units of ``V``).
+
+    See Also
+    --------
+    poisson_cumulant : every cumulant.
     """
     return poisson_cumulant(1, rates, weights, tau, t)
 
 
-def poisson_var(rates, weights, tau, t=np.inf):
+def poisson_var(rates: ArrayLike, weights: ArrayLike, tau: float, t: ArrayLike = np.inf) -> np.ndarray:
     """Variance of the free membrane, the paper's Eq. 2: ``(tau/2) rates.(w**2) (1 - exp(-2t/tau))``.
 
-    See :func:`poisson_cumulant` for the parameters (``n = 2``).
+    :func:`poisson_cumulant` with ``n = 2``, under the jump-w convention
+    ``dV/dt = -V/tau + sum_i w_i sum_k delta(t - t_ik)``, ``V(0) = 0``.
+
+    Parameters
+    ----------
+    rates : array_like, shape (n_inputs,)
+        Poisson rate of each input (spikes per unit time, ``>= 0``).
+    weights : array_like, shape (..., n_inputs)
+        Jump of ``V`` per input spike (units of ``V``; signed).
+    tau : float
+        Membrane time constant (same time unit as ``1/rates``; ``np.inf`` = no leak).
+    t : float or array_like, optional
+        Time after the start (``np.inf``, the default, is the stationary state).
+
+    Returns
+    -------
+    numpy.ndarray
+        The variance, shape ``weights.shape[:-1]`` broadcast against ``t`` (units of ``V**2``).
+
+    See Also
+    --------
+    poisson_cumulant : every cumulant.
     """
     return poisson_cumulant(2, rates, weights, tau, t)

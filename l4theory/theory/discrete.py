@@ -33,6 +33,7 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.polynomial import polynomial as P
+from numpy.typing import ArrayLike
 
 from .._checks import as_array, check_alpha, check_int, check_probs, fmt
 
@@ -65,7 +66,7 @@ def _bernoulli_kappa(n: int, p: np.ndarray) -> np.ndarray:
     return P.polyval(p, _bernoulli_poly(n))
 
 
-def spike_cumulant(n, encoder, x):
+def spike_cumulant(n: int, encoder: str, x: ArrayLike) -> np.ndarray:
     """n-th cumulant of one input's spike variable ``s_i`` in one time step.
 
     Parameters
@@ -100,7 +101,7 @@ def spike_cumulant(n, encoder, x):
     raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
 
 
-def current_cumulant(n, encoder, x, weights):
+def current_cumulant(n: int, encoder: str, x: ArrayLike, weights: ArrayLike) -> np.ndarray:
     """n-th cumulant of one step's input current ``I = sum_i w_i s_i``.
 
     Parameters
@@ -129,7 +130,7 @@ def current_cumulant(n, encoder, x, weights):
     return np.sum(weights**n * kappa, axis=-1)
 
 
-def leak_gain(n, alpha, steps=np.inf):
+def leak_gain(n: int, alpha: float, steps: ArrayLike = np.inf) -> np.ndarray:
     """Geometric gain ``sum_{k<steps} alpha**(n k)`` of the n-th cumulant.
 
     Parameters
@@ -164,7 +165,8 @@ def leak_gain(n, alpha, steps=np.inf):
     return num / np.expm1(log_a)
 
 
-def discrete_cumulant(n, encoder, x, weights, alpha=1.0, steps=np.inf):
+def discrete_cumulant(n: int, encoder: str, x: ArrayLike, weights: ArrayLike, alpha: float = 1.0,
+                      steps: ArrayLike = np.inf) -> np.ndarray:
     """n-th cumulant of ``V[steps]`` for ``V[t] = alpha V[t-1] + sum_i w_i s_i[t]``, ``V[0] = 0``.
 
     Parameters
@@ -191,7 +193,8 @@ def discrete_cumulant(n, encoder, x, weights, alpha=1.0, steps=np.inf):
     return leak_gain(n, alpha, steps) * current_cumulant(n, encoder, x, weights)
 
 
-def bernoulli_cumulant(n, probs, weights, alpha=1.0, steps=np.inf):
+def bernoulli_cumulant(n: int, probs: ArrayLike, weights: ArrayLike, alpha: float = 1.0,
+                       steps: ArrayLike = np.inf) -> np.ndarray:
     """n-th cumulant of the discrete membrane driven by Bernoulli spike trains.
 
     Parameters
@@ -216,11 +219,60 @@ def bernoulli_cumulant(n, probs, weights, alpha=1.0, steps=np.inf):
     return discrete_cumulant(n, "bernoulli", probs, weights, alpha, steps)
 
 
-def bernoulli_mean(probs, weights, alpha=1.0, steps=np.inf):
-    """Mean ``(w.p)(1 - alpha**steps)/(1 - alpha)``; see :func:`bernoulli_cumulant`."""
+def bernoulli_mean(probs: ArrayLike, weights: ArrayLike, alpha: float = 1.0,
+                   steps: ArrayLike = np.inf) -> np.ndarray:
+    """Mean ``(w.p)(1 - alpha**steps)/(1 - alpha)`` of the discrete membrane with Bernoulli inputs.
+
+    ``V[t] = alpha V[t-1] + sum_i w_i s_i[t]``, ``V[0] = 0``, ``s_i[t] ~ Bernoulli(p_i)``.
+
+    Parameters
+    ----------
+    probs : array_like, shape (n_inputs,)
+        Spike probability per step of each input, in [0, 1].
+    weights : array_like, shape (..., n_inputs)
+        Synaptic weights (units of ``V`` per spike).
+    alpha : float, optional
+        Per-step leak factor in (0, 1]; 1 (default) means no leak.
+    steps : int or array_like, optional
+        Steps integrated; ``np.inf`` (default) is the stationary state (``alpha < 1``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The mean of ``V[steps]``, shape ``weights.shape[:-1]`` broadcast against ``steps``.
+
+    See Also
+    --------
+    bernoulli_cumulant : every cumulant.
+    """
     return bernoulli_cumulant(1, probs, weights, alpha, steps)
 
 
-def bernoulli_var(probs, weights, alpha=1.0, steps=np.inf):
-    """Variance ``sum_i p_i(1-p_i) w_i**2 (1 - alpha**(2 steps))/(1 - alpha**2)``; see :func:`bernoulli_cumulant`."""
+def bernoulli_var(probs: ArrayLike, weights: ArrayLike, alpha: float = 1.0,
+                  steps: ArrayLike = np.inf) -> np.ndarray:
+    """Variance ``sum_i p_i(1-p_i) w_i**2 (1 - alpha**(2 steps))/(1 - alpha**2)`` (Bernoulli inputs).
+
+    ``V[t] = alpha V[t-1] + sum_i w_i s_i[t]``, ``V[0] = 0``, ``s_i[t] ~ Bernoulli(p_i)``:
+    the per-input variance is ``p (1 - p)``, not the paper's Poisson ``p``.
+
+    Parameters
+    ----------
+    probs : array_like, shape (n_inputs,)
+        Spike probability per step of each input, in [0, 1].
+    weights : array_like, shape (..., n_inputs)
+        Synaptic weights (units of ``V`` per spike).
+    alpha : float, optional
+        Per-step leak factor in (0, 1]; 1 (default) means no leak.
+    steps : int or array_like, optional
+        Steps integrated; ``np.inf`` (default) is the stationary state (``alpha < 1``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The variance of ``V[steps]``, shape ``weights.shape[:-1]`` broadcast against ``steps``.
+
+    See Also
+    --------
+    bernoulli_cumulant : every cumulant.
+    """
     return bernoulli_cumulant(2, probs, weights, alpha, steps)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._checks import as_array, check_positive, fmt
 
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 
-def lp_norm(weights, p, axis=-1):
+def lp_norm(weights: ArrayLike, p: float, axis: int = -1) -> np.ndarray:
     """The Lp norm ``(sum |w|**p)**(1/p)`` along ``axis``.
 
     Parameters
@@ -60,17 +61,41 @@ def lp_norm(weights, p, axis=-1):
     return np.squeeze(safe, axis=axis) * np.sum((w / safe) ** p, axis=axis) ** (1.0 / p)
 
 
-def l4_norm(weights, axis=-1):
-    """The L4 norm ``(sum w**4)**(1/4)`` along ``axis`` (see :func:`lp_norm`)."""
+def l4_norm(weights: ArrayLike, axis: int = -1) -> np.ndarray:
+    """The L4 norm ``(sum w**4)**(1/4)`` along ``axis`` (see :func:`lp_norm`).
+
+    Parameters
+    ----------
+    weights : array_like
+        Signed weights (any shape; units of ``V`` per spike).
+    axis : int, optional
+        Axis to reduce (default: last, the inputs of each neuron).
+
+    Returns
+    -------
+    numpy.ndarray
+        The norms, ``weights`` with ``axis`` removed (units of the weights).
+    """
     return lp_norm(weights, 4.0, axis=axis)
 
 
-def hadamard_square(weights):
-    """Element-wise square ``w∘2`` (the direction that sets the variance)."""
+def hadamard_square(weights: ArrayLike) -> np.ndarray:
+    """Element-wise square ``w∘2`` (the direction that sets the variance).
+
+    Parameters
+    ----------
+    weights : array_like
+        Signed weights (any shape).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``weights**2``, same shape (units of the weights squared).
+    """
     return as_array("weights", weights) ** 2
 
 
-def hadamard_angle(theta):
+def hadamard_angle(theta: ArrayLike) -> np.ndarray:
     """Polar angle of ``w∘2`` for the unit vector ``w = (cos theta, sin theta)``.
 
     Parameters
@@ -89,11 +114,21 @@ def hadamard_angle(theta):
     return np.arctan2(np.sin(theta) ** 2, np.cos(theta) ** 2)
 
 
-def hadamard_drift(theta):
+def hadamard_drift(theta: ArrayLike) -> np.ndarray:
     """Rotation ``hadamard_angle(theta) - theta`` from ``w`` to ``w∘2`` (radians).
 
     Negative below ``pi/4`` and positive above it: ``w∘2`` drifts toward the nearer axis.
     Exactly zero at ``0``, ``pi/4`` and ``pi/2``.
+
+    Parameters
+    ----------
+    theta : array_like
+        Angle(s) of the unit vector ``w = (cos theta, sin theta)``, radians in ``[0, pi/2]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The drift in radians, shape of ``theta``.
     """
     theta = as_array("theta", theta)
     return hadamard_angle(theta) - theta
@@ -128,12 +163,12 @@ class VarianceDecomposition:
     r_norm: np.ndarray
 
     @property
-    def std_envelope(self):
+    def std_envelope(self) -> np.ndarray:
         """Bound on the std: ``sqrt(gain ||r||_2) ||w||_4``."""
         return np.sqrt(self.envelope)
 
 
-def variance_decomposition(r, weights, gain=1.0):
+def variance_decomposition(r: ArrayLike, weights: ArrayLike, gain: float = 1.0) -> VarianceDecomposition:
     """Decompose ``gain * r . w∘2`` as ``gain ||r||_2 ||w||_4**2 cos(psi)``.
 
     Parameters
@@ -150,6 +185,7 @@ def variance_decomposition(r, weights, gain=1.0):
     Returns
     -------
     VarianceDecomposition
+        Every array of shape ``weights.shape[:-1]`` (``r_norm`` a scalar array).
     """
     r = as_array("r", r, ndim=1, nonneg=True)
     w = as_array("weights", weights)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import integrate, special
 
 from l4theory._checks import as_array, check_int, check_positive, check_probs, fmt
@@ -72,7 +73,8 @@ def _siegert_one(mu, sigma_b, tau, v_th, v_reset, t_ref):
     return 1.0 / (t_ref + tau * math.sqrt(math.pi) * total)
 
 
-def siegert_rate(rates, weights, tau, v_th, *, v_reset=0.0, t_ref=0.0):
+def siegert_rate(rates: ArrayLike, weights: ArrayLike, tau: float, v_th: ArrayLike, *, v_reset: float = 0.0,
+                 t_ref: float = 0.0) -> np.ndarray:
     """Siegert's diffusion-approximation firing rate of the leaky integrate-and-fire neuron.
 
     ``1/nu = t_ref + tau sqrt(pi) int_{(v_reset-mu)/sigma_B}^{(v_th-mu)/sigma_B} erfcx(-u) du``
@@ -119,7 +121,7 @@ def siegert_rate(rates, weights, tau, v_th, *, v_reset=0.0, t_ref=0.0):
     return out
 
 
-def if_soft_rate(rates, weights, v_th):
+def if_soft_rate(rates: ArrayLike, weights: ArrayLike, v_th: ArrayLike) -> np.ndarray:
     """Exact long-run rate of the non-leaky integrate-and-fire neuron with soft reset.
 
     With soft reset (subtract ``v_th`` per spike) the count is ``(S(t) - V(t)) / v_th`` with
@@ -179,7 +181,8 @@ def _steps_integer(d, p, n_level):
     return float(g[off + n_level])
 
 
-def expected_steps_to_threshold(values, probs, level, *, max_grid=1 << 16):
+def expected_steps_to_threshold(values: ArrayLike, probs: ArrayLike, level: float, *,
+                                max_grid: int = 1 << 16) -> tuple[float, float, float]:
     """Expected number of i.i.d. increments needed for their sum to reach ``level``.
 
     ``E[M]``, ``M = min{n : X_1 + ... + X_n >= level}``, with ``X`` taking ``values[k]``
@@ -227,7 +230,8 @@ def expected_steps_to_threshold(values, probs, level, *, max_grid=1 << 16):
     return 0.5 * (lower + upper), lower, upper
 
 
-def if_hard_rate(rates, weights, v_th, *, max_grid=1 << 16, return_bounds=False):
+def if_hard_rate(rates: ArrayLike, weights: ArrayLike, v_th: float, *, max_grid: int = 1 << 16,
+                 return_bounds: bool = False) -> float | tuple[float, float, float]:
     """Exact long-run rate of the non-leaky (``tau = inf``) IF neuron with hard reset.
 
     Each inter-spike interval starts at ``V = 0`` and ends at the first input event at which
@@ -287,7 +291,8 @@ def _bernoulli_current_distribution(probs, weights, max_support=1 << 20):
     return v, q / q.sum()
 
 
-def if_hard_rate_bernoulli(probs, weights, v_th, *, max_grid=1 << 16, return_bounds=False):
+def if_hard_rate_bernoulli(probs: ArrayLike, weights: ArrayLike, v_th: float, *, max_grid: int = 1 << 16,
+                           return_bounds: bool = False) -> float | tuple[float, float, float]:
     """Exact rate (per step) of the discrete non-leaky neuron with Bernoulli inputs, hard reset.
 
     ``V[t] = V[t-1] + sum_i w_i s_i[t]``, ``s_i[t] ~ Bernoulli(p_i)``, spike and ``V = 0`` when
@@ -324,7 +329,7 @@ def if_hard_rate_bernoulli(probs, weights, v_th, *, max_grid=1 << 16, return_bou
     return (rate, 1.0 / hi, 1.0 / lo) if return_bounds else rate
 
 
-def if_hard_rate_asymptotic(rates, weights, v_th):
+def if_hard_rate_asymptotic(rates: ArrayLike, weights: ArrayLike, v_th: ArrayLike) -> np.ndarray:
     """Large-threshold asymptotic of the hard-reset IF rate (renewal theory, non-lattice).
 
     ``nu ~ drift / (v_th + E[overshoot])`` with ``E[overshoot] -> m2 / (2 m1)``,

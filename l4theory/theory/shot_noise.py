@@ -20,6 +20,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import integrate, special
 
 from .._checks import as_array, as_rng, check_int, check_positive, check_same_shape, fmt
@@ -31,11 +32,21 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(20)
 _CIN_SERIES = [(-1) ** (k + 1) / (2 * k * special.factorial(2 * k)) for k in range(1, 13)]
 
 
-def cin(x):
+def cin(x: ArrayLike) -> np.ndarray:
     """Entire cosine integral ``Cin(x) = int_0^x (1 - cos u)/u du`` for ``x >= 0``.
 
     Uses its power series below 1 (where ``gamma + ln x - Ci(x)`` would cancel) and
     ``gamma + ln x - Ci(x)`` above.
+
+    Parameters
+    ----------
+    x : array_like
+        Arguments, ``>= 0`` (dimensionless).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``Cin(x)``, float64, shape of ``x``.
     """
     x = np.asarray(x, dtype=np.float64)
     out = np.empty_like(x)
@@ -77,7 +88,7 @@ class ShotNoise:
     does not tabulate (``cdf``/``sf``/``pdf`` raise).
     """
 
-    def __init__(self, rates, weights, tau, t=np.inf):
+    def __init__(self, rates: ArrayLike, weights: ArrayLike, tau: float, t: float = np.inf) -> None:
         self.rates = as_array("rates", rates, ndim=1, nonneg=True)
         self.weights = as_array("weights", weights, ndim=1)
         check_same_shape(rates=self.rates, weights=self.weights)
@@ -91,47 +102,99 @@ class ShotNoise:
         active = (self.weights != 0) & (self.rates > 0)
         self._rates, self._weights = self.rates[active], self.weights[active]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"ShotNoise(rates={fmt(self.rates)}, weights={fmt(self.weights)}, "
                 f"tau={self.tau}, t={self.t})")
 
     # ------------------------------------------------------------------ moments
-    def cumulant(self, n):
-        """n-th cumulant (Campbell's theorem), ``n >= 1``."""
+    def cumulant(self, n: int) -> float:
+        """n-th cumulant (Campbell's theorem).
+
+        Parameters
+        ----------
+        n : int
+            Order, ``n >= 1``.
+
+        Returns
+        -------
+        float
+            ``kappa_n`` (units of ``V**n``).
+        """
         return float(poisson_cumulant(n, self.rates, self.weights, self.tau, self.t))
 
-    def mean(self):
-        """Mean, the paper's Eq. 1."""
+    def mean(self) -> float:
+        """Mean, the paper's Eq. 1.
+
+        Returns
+        -------
+        float
+            ``E[V]`` (units of ``V``).
+        """
         return self.cumulant(1)
 
-    def var(self):
-        """Variance, the paper's Eq. 2."""
+    def var(self) -> float:
+        """Variance, the paper's Eq. 2.
+
+        Returns
+        -------
+        float
+            ``Var V`` (units of ``V**2``).
+        """
         return self.cumulant(2)
 
-    def std(self):
-        """Standard deviation."""
+    def std(self) -> float:
+        """Standard deviation.
+
+        Returns
+        -------
+        float
+            ``sqrt(Var V)`` (units of ``V``).
+        """
         return float(np.sqrt(self.var()))
 
-    def skew(self):
-        """Skewness ``kappa_3 / kappa_2**1.5`` (NaN for a degenerate law)."""
+    def skew(self) -> float:
+        """Skewness ``kappa_3 / kappa_2**1.5`` (NaN for a degenerate law).
+
+        Returns
+        -------
+        float
+            Dimensionless.
+        """
         var = self.var()
         return self.cumulant(3) / var**1.5 if var > 0 else float("nan")
 
-    def kurtosis(self):
-        """Excess kurtosis ``kappa_4 / kappa_2**2`` (NaN for a degenerate law)."""
+    def kurtosis(self) -> float:
+        """Excess kurtosis ``kappa_4 / kappa_2**2`` (NaN for a degenerate law).
+
+        Returns
+        -------
+        float
+            Dimensionless.
+        """
         var = self.var()
         return self.cumulant(4) / var**2 if var > 0 else float("nan")
 
     @property
-    def atom(self):
+    def atom(self) -> float:
         """``P(V = 0)``: probability that no (non-zero) input spike has arrived yet."""
         if np.isinf(self.t):
             return 0.0 if self._rates.size else 1.0
         return float(np.exp(-self.t * np.sum(self._rates)))
 
     # ------------------------------------------------- characteristic function
-    def log_cf(self, k):
-        """Log characteristic function ``log E[exp(i k V)]`` at real ``k`` (array)."""
+    def log_cf(self, k: ArrayLike) -> np.ndarray:
+        """Log characteristic function ``log E[exp(i k V)]`` at real ``k`` (closed form).
+
+        Parameters
+        ----------
+        k : array_like
+            Fourier variable (units of ``1/V``).
+
+        Returns
+        -------
+        numpy.ndarray
+            complex128, shape of ``k``.
+        """
         k = as_array("k", k)
         c = k[..., None] * self._weights
         lam = self._rates
@@ -146,8 +209,19 @@ class ShotNoise:
             im = im - special.sici(ac * a)[0]
         return np.sum(lam * self.tau * (re + 1j * np.sign(c) * im), axis=-1)
 
-    def cf(self, k):
-        """Characteristic function ``E[exp(i k V)]``."""
+    def cf(self, k: ArrayLike) -> np.ndarray:
+        """Characteristic function ``E[exp(i k V)]``.
+
+        Parameters
+        ----------
+        k : array_like
+            Fourier variable (units of ``1/V``).
+
+        Returns
+        -------
+        numpy.ndarray
+            complex128, shape of ``k``.
+        """
         return np.exp(self.log_cf(k))
 
     def _cf_continuous(self, k):
@@ -226,7 +300,7 @@ class ShotNoise:
                                                  wvar=abs(x), limlst=100)[0]
         return tc - sign * ts
 
-    def cdf(self, x):
+    def cdf(self, x: ArrayLike) -> np.ndarray:
         """``P(V <= x)``, atom at 0 included (Gil-Pelaez inversion of the closed-form cf).
 
         Parameters
@@ -245,21 +319,43 @@ class ShotNoise:
         cont = (1.0 - atom) / 2.0 - integral / np.pi
         return np.clip(cont + atom * (x >= 0), 0.0, 1.0)
 
-    def sf(self, x):
-        """``P(V > x)``; computed directly (not as ``1 - cdf``) to keep small tails accurate."""
+    def sf(self, x: ArrayLike) -> np.ndarray:
+        """``P(V > x)``; computed directly (not as ``1 - cdf``) to keep small tails accurate.
+
+        Parameters
+        ----------
+        x : array_like
+            Membrane values (units of ``V``).
+
+        Returns
+        -------
+        numpy.ndarray
+            Probabilities in [0, 1], shape of ``x``.
+        """
         x = as_array("x", x)
         integral = self._gil_pelaez(x, "cdf")
         atom = self.atom
         cont = (1.0 - atom) / 2.0 + integral / np.pi
         return np.clip(cont + atom * (x < 0), 0.0, 1.0)
 
-    def pdf(self, x):
-        """Density of the continuous part (the atom at 0 excluded), units of ``1/V``."""
+    def pdf(self, x: ArrayLike) -> np.ndarray:
+        """Density of the continuous part (the atom at 0 excluded).
+
+        Parameters
+        ----------
+        x : array_like
+            Membrane values (units of ``V``).
+
+        Returns
+        -------
+        numpy.ndarray
+            Density (units of ``1/V``), shape of ``x``.
+        """
         x = as_array("x", x)
         return np.maximum(self._gil_pelaez(x, "pdf") / np.pi, 0.0)
 
     # --------------------------------------------------------------- sampling
-    def rvs(self, size=1, rng=None):
+    def rvs(self, size: int = 1, rng: np.random.Generator | int | None = None) -> np.ndarray:
         """Exact samples of ``V(t)`` by event sampling (no time step).
 
         The number of input spikes is ``Poisson(t * sum rates)`` (superposition); each
@@ -278,6 +374,7 @@ class ShotNoise:
         Returns
         -------
         numpy.ndarray, shape (size,)
+            Samples of ``V(t)`` (units of ``V``).
         """
         size = check_int("size", size, minimum=0)
         rng = as_rng(rng)
