@@ -77,11 +77,12 @@ _RESULT_HEADINGS = {"conversion": "Conversion: baseline vs adjusted first layer"
                     "diagnostics": "First-layer membrane diagnostics",
                     "study_regime": "Conversion study: regime map of the baseline gap",
                     "study_fidelity": "Conversion study: first-layer fidelity",
-                    "study_accuracy": "Conversion study: pre-registered accuracy comparison",
+                    "study_accuracy": "Conversion study: first stage (pre-registered): accuracy comparison",
                     "study_confirm": "Conversion study: confirmatory stage (thresholds "
                                      "selected on 1000 training images)",
                     "study_holdout": "Conversion study: the confirmatory comparisons "
-                                     "on more images (unused training images)"}
+                                     "on more images (training images the network was "
+                                     "trained on)"}
 
 
 def results_section(name, mode="full", *, out_dir=None, report_dir=None, results_dir=None) -> str:
