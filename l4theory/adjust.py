@@ -334,7 +334,7 @@ class AdjustResult(FirstLayerFit):
 
     @property
     def scales(self) -> np.ndarray:
-        """Deprecated alias of :attr:`row_factors` (``c * s_hat_j``)."""
+        """Deprecated alias of ``row_factors`` (``c * s_hat_j``)."""
         deprecated("AdjustResult.scales", "AdjustResult.row_factors")
         return self.row_factors
 
@@ -705,7 +705,13 @@ class L4Adjuster:
                 f"padding={self.padding!r}, method={self.method!r}, encoder={self.encoder!r})")
 
     def get_params(self) -> dict:
-        """Settings given to ``__init__``."""
+        """Settings given to ``__init__``.
+
+        Returns
+        -------
+        dict
+            ``r_s``, ``strict``, ``stride``, ``padding``, ``method``, ``encoder``.
+        """
         return {"r_s": self.r_s, "strict": self.strict, "stride": self.stride,
                 "padding": self.padding, "method": self.method, "encoder": self.encoder}
 
@@ -823,6 +829,17 @@ class L4Adjuster:
         return result.weights if result.bias is None else (result.weights, result.bias)
 
     def summary(self) -> dict:
-        """JSON-safe digest of the fit (``summary_``); see :meth:`AdjustResult.summary`."""
+        """JSON-safe digest of the fit (``summary_``); see :meth:`AdjustResult.summary`.
+
+        Returns
+        -------
+        dict
+            A copy of ``summary_`` (plain Python numbers and strings).
+
+        Raises
+        ------
+        NotFittedError
+            :meth:`fit` has not been called.
+        """
         self._check_fitted()
         return dict(self.summary_)

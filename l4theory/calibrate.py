@@ -126,7 +126,7 @@ class RateMatchResult(FirstLayerFit):
 
     @property
     def scales(self) -> np.ndarray:
-        """Deprecated alias of :attr:`row_factors`."""
+        """Deprecated alias of ``row_factors``."""
         deprecated("RateMatchResult.scales", "RateMatchResult.row_factors")
         return self.row_factors
 

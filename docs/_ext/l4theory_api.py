@@ -28,6 +28,9 @@ if TYPE_CHECKING:  # Sphinx is imported only by the hooks, so the tests can use 
     from sphinx.environment import BuildEnvironment
 
 PACKAGE = "l4theory"
+#: Deprecated aliases of moved modules (kept for one release): importing them warns, and
+#: their names are documented where they live now (l4theory.experiment).
+ALIASES = frozenset({"l4theory.convert.sweep", "l4theory.convert.tasks"})
 
 
 def public_modules(package: str = PACKAGE) -> list[str]:
@@ -46,6 +49,8 @@ def public_modules(package: str = PACKAGE) -> list[str]:
     root = importlib.import_module(package)
     names = [package]
     for info in pkgutil.walk_packages(root.__path__, package + "."):
+        if info.name in ALIASES:
+            continue
         if not any(part.startswith("_") for part in info.name.split(".")):
             names.append(info.name)
     return sorted(names)
@@ -96,7 +101,7 @@ def _owner(modname: str, name: str, table: dict[str, list[str]]) -> str:
 def _summary(full: str) -> str:
     """First paragraph of the docstring of a function or class; the value of a constant."""
     modname, _, name = full.rpartition(".")
-    obj = getattr(importlib.import_module(modname), name)
+    obj = inspect.unwrap(getattr(importlib.import_module(modname), name))  # lru_cache etc.
     if not (inspect.isfunction(obj) or inspect.isclass(obj)):
         text = repr(obj).replace("\n", " ")
         text = text if len(text) <= 60 else text[:57] + "..."

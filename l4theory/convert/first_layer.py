@@ -86,14 +86,15 @@ def first_weight_layer(net: Network, *, direct_input: bool = False) -> tuple[int
 class CurrentMoments(NamedTuple):
     """Per-step input-current moments of every first-layer neuron.
 
+    A named tuple ``(mean, var)``: unpack it, or read the fields by name.
+
     Attributes
     ----------
-    mean : numpy.ndarray or None
-        ``E[I_j]`` (threshold units per step), shape ``(batch, n_out)`` for a dense layer
-        or ``(batch, C_out, H_out, W_out)`` for a convolution; None if not asked for.
-    var : numpy.ndarray or None
-        ``Var[I_j] = sum_i w_ji^2 Var[s_i]`` (inputs independent), same shape; None if
-        not asked for.
+    mean, var : numpy.ndarray or None
+        ``mean`` is ``E[I_j]`` (threshold units per step), ``var`` is
+        ``Var[I_j] = sum_i w_ji^2 Var[s_i]`` (inputs independent; squared threshold units).
+        Each has shape ``(batch, n_out)`` for a dense layer or ``(batch, C_out, H_out, W_out)``
+        for a convolution, or is None if not asked for.
     """
 
     mean: np.ndarray | None

@@ -32,7 +32,7 @@ _COUNT: dict = {}
 
 @dataclass(frozen=True)
 class Arm:
-    """One first-layer method with its parameters (hashable, JSON via :meth:`to_dict`).
+    """One first-layer method with its parameters (hashable, JSON via :meth:`~l4theory.experiment.arms.Arm.to_dict`).
 
     Attributes
     ----------
@@ -68,14 +68,33 @@ class Arm:
 
     @classmethod
     def from_dict(cls, d: dict) -> Arm:
-        """From ``{"method": ..., "r_s": ..., "fit_seed": ...}`` (the JSON form)."""
+        """From ``{"method": ..., "r_s": ..., "fit_seed": ...}`` (the JSON form).
+
+        Parameters
+        ----------
+        d : dict
+            The JSON form (:meth:`~l4theory.experiment.arms.Arm.to_dict`): ``method``, and
+            optionally ``r_s`` (a number, or ``"inf"``) and ``fit_seed``; no other keys.
+
+        Returns
+        -------
+        Arm
+            The arm, validated.
+        """
         unknown = set(d) - {"method", "r_s", "fit_seed"}
         if unknown:
             raise ValueError(f"unknown arm fields {sorted(unknown)} in {d!r}")
         return cls(d["method"], d.get("r_s"), d.get("fit_seed"))
 
     def to_dict(self) -> dict:
-        """The JSON form (``r_s`` only for L4/exact, ``"inf"`` for infinity)."""
+        """The JSON form (``r_s`` only for L4/exact, ``"inf"`` for infinity).
+
+        Returns
+        -------
+        dict
+            ``method``, plus ``r_s`` (float, or ``"inf"``) and ``fit_seed`` when set; read
+            back by :meth:`~l4theory.experiment.arms.Arm.from_dict`.
+        """
         d: dict = {"method": self.method}
         if self.r_s is not None:
             d["r_s"] = "inf" if math.isinf(self.r_s) else self.r_s
@@ -93,7 +112,34 @@ class Arm:
 
 def fit_key(arm: Arm, net, x_cal, *, v_th0: float, v_th: float, setting: dict,
             encoder: str = "signed", bias_scale: float = 1.0) -> str:
-    """Key of one fit: the arm and exactly the inputs its method reads."""
+    """Key of one fit: the arm and exactly the inputs its method reads.
+
+    Parameters
+    ----------
+    arm : Arm
+    net : Network
+        The converted network (hashed by :func:`~l4theory.experiment.keys.network_digest`).
+    x_cal : numpy.ndarray, shape (n, *net.input_shape)
+        Calibration images.
+    v_th0 : float
+        The first layer's balanced threshold before any scale (read by ``none``, ``l4``
+        and ``exact``).
+    v_th : float
+        The first layer's threshold in the run (read by ``ratematch`` and ``overshoot``).
+    setting : dict
+        ``steps``, ``alpha``, ``reset``, ``semantics`` of the simulation (read by
+        ``ratematch`` and ``overshoot``).
+    encoder : str
+        Input encoder.
+    bias_scale : float
+        Balancing factor of the first layer's bias (read by ``ratematch`` and
+        ``overshoot``).
+
+    Returns
+    -------
+    str
+        64 hex digits (:func:`~l4theory.experiment.keys.task_key` of kind ``"arm"``).
+    """
     base = (arm.to_dict(), network_digest(net), digest_arrays(np.asarray(x_cal)), encoder)
     if arm.method in _SETTING_FREE:
         return task_key("arm", *base, float(v_th0))
@@ -159,7 +205,18 @@ def _fit(arm, net, x_cal, v_th0, v_th, setting, encoder, bias_scale):
 
 
 def fit_count(key: str | None = None) -> int:
-    """How many fits ran in this process (of one key, or in all)."""
+    """How many fits ran in this process (of one key, or in all).
+
+    Parameters
+    ----------
+    key : str, optional
+        A key of :func:`~l4theory.experiment.arms.fit_key`; None counts every fit.
+
+    Returns
+    -------
+    int
+        Number of fits computed (not looked up) in this process.
+    """
     return _COUNT.get(key, 0) if key is not None else sum(_COUNT.values())
 
 

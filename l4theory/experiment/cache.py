@@ -21,7 +21,23 @@ __all__ = ["TaskCache", "json_default", "write_json", "write_npz"]
 
 
 def json_default(v):
-    """JSON encoder fallback: NumPy scalars and arrays as Python values."""
+    """JSON encoder fallback: NumPy scalars and arrays as Python values.
+
+    Parameters
+    ----------
+    v : object
+        A value that ``json.dumps`` cannot encode itself.
+
+    Returns
+    -------
+    object
+        ``v.item()`` for a NumPy scalar, ``v.tolist()`` for an array.
+
+    Raises
+    ------
+    TypeError
+        ``v`` is neither.
+    """
     if isinstance(v, np.generic):
         return v.item()
     if isinstance(v, np.ndarray):
@@ -41,6 +57,11 @@ def write_json(path, doc: dict, *, overwrite: bool = True) -> Path:
     overwrite : bool
         Replace an existing file (a result being updated); False raises
         ``FileExistsError`` instead (a user's file named on the command line).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +70,24 @@ def write_json(path, doc: dict, *, overwrite: bool = True) -> Path:
 
 
 def write_npz(path, arrays: dict, *, compress: bool = True, overwrite: bool = True) -> Path:
-    """Write arrays to an ``.npz`` file atomically (no object arrays: no pickle on reading)."""
+    """Write arrays to an ``.npz`` file atomically (no object arrays: no pickle on reading).
+
+    Parameters
+    ----------
+    path : path-like
+        Target file; its folder is created if missing.
+    arrays : dict
+        ``{name: array_like}``; each value is stored as ``numpy.asarray(value)``.
+    compress : bool
+        Compress the file (``numpy.savez_compressed``).
+    overwrite : bool
+        Replace an existing file; False raises ``FileExistsError`` instead.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save = np.savez_compressed if compress else np.savez
@@ -77,11 +115,34 @@ class TaskCache:
         self.compress = compress
 
     def path(self, key: str) -> Path:
-        """File of one key."""
+        """File of one key.
+
+        Parameters
+        ----------
+        key : str
+            A task key (:func:`~l4theory.experiment.keys.task_key`).
+
+        Returns
+        -------
+        pathlib.Path
+            ``<folder>/<key>.npz`` (whether it exists or not).
+        """
         return self.folder / f"{key}.npz"
 
     def get(self, key: str) -> dict | None:
-        """The stored result, or None when absent or unreadable."""
+        """The stored result, or None when absent or unreadable.
+
+        Parameters
+        ----------
+        key : str
+            A task key.
+
+        Returns
+        -------
+        dict or None
+            ``{name: numpy.ndarray}``; None when the file is missing, unreadable, or holds
+            other names than ``names``.
+        """
         p = self.path(key)
         if not p.is_file():
             return None
@@ -94,12 +155,34 @@ class TaskCache:
             return None
 
     def put(self, key: str, result: dict) -> None:
-        """Store a result atomically (replacing a stale file of the same key)."""
+        """Store a result atomically (replacing a stale file of the same key).
+
+        Parameters
+        ----------
+        key : str
+            A task key.
+        result : dict
+            ``{name: array_like}``; only ``names`` are stored when they are set (all of
+            them must be present).
+        """
         names = self.names if self.names is not None else tuple(result)
         write_npz(self.path(key), {k: result[k] for k in names}, compress=self.compress)
 
     def cached(self, key: str, compute) -> dict:
-        """The result of ``key``: from the cache, else ``compute()`` stored and returned."""
+        """The result of ``key``: from the cache, else ``compute()`` stored and returned.
+
+        Parameters
+        ----------
+        key : str
+            A task key.
+        compute : callable
+            ``compute()`` returns the result (a dict of arrays) when it is not cached.
+
+        Returns
+        -------
+        dict
+            The cached result (arrays read back), or the one ``compute()`` returned.
+        """
         hit = self.get(key)
         if hit is not None:
             return hit

@@ -30,6 +30,13 @@ def _import_distributed():
 def check_dist_options(workers, scheduler) -> None:
     """Validate ``--workers``/``--scheduler`` without importing Dask (fails if it is absent).
 
+    Parameters
+    ----------
+    workers : int or None
+        Processes of a local Dask cluster (an integer >= 1), or None.
+    scheduler : str or None
+        Address of a running scheduler (non-empty), or None.
+
     Raises
     ------
     ValueError
@@ -56,6 +63,11 @@ def blas_threads() -> int:
 
     From threadpoolctl when installed, else ``$OPENBLAS_NUM_THREADS`` or
     ``$OMP_NUM_THREADS``, else the number of usable CPUs (OpenBLAS's default).
+
+    Returns
+    -------
+    int
+        The thread count (>= 1).
     """
     try:
         from threadpoolctl import threadpool_info

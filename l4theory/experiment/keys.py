@@ -1,9 +1,9 @@
 """Task keys: the sha256 of everything a result depends on, code version included.
 
 One function makes every key (:func:`task_key`); a simulation job of a sweep
-(:meth:`l4theory.experiment.tasks.Job.keyed`) and a study task
-(:func:`validation.study.engine.task_key_of`) both go through it, so both change when the
-library's code changes.
+(:meth:`l4theory.experiment.tasks.Job.keyed`) and a task of the validation study (its
+cache key, made by ``_cache_key`` in ``validation/study/tasks.py``) both go through it, so
+both change when the library's code changes.
 """
 
 from __future__ import annotations
@@ -67,7 +67,19 @@ def _update(h, value) -> None:
 
 
 def digest_arrays(*values) -> str:
-    """sha256 (hex) of values hashed as :func:`task_key` does, without the code version."""
+    """sha256 (hex) of values hashed as :func:`task_key` does, without the code version.
+
+    Parameters
+    ----------
+    *values
+        Arrays (hashed by dtype, shape and bytes), lists and tuples (item by item), or
+        other values (by their ``repr``).
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     h = hashlib.sha256()
     for v in values:
         _update(h, v)
@@ -75,7 +87,18 @@ def digest_arrays(*values) -> str:
 
 
 def network_digest(net) -> str:
-    """sha256 of a network: input shape, and every layer's kind and attributes (arrays by bytes)."""
+    """sha256 of a network: input shape, and every layer's kind and attributes (arrays by bytes).
+
+    Parameters
+    ----------
+    net : Network
+        Any object with ``input_shape`` and ``layers`` (each with a ``kind``).
+
+    Returns
+    -------
+    str
+        64 hex digits (no code version: equal networks give equal digests).
+    """
     h = hashlib.sha256()
     _update(h, tuple(net.input_shape))
     for lay in net.layers:

@@ -14,7 +14,7 @@ __all__ = ["SweepResult"]
 
 @dataclass
 class SweepResult:
-    """Outcome of :func:`sweep` (all accuracies are fractions in [0, 1]).
+    """Outcome of :func:`~l4theory.experiment.sweep.sweep` (accuracies are fractions in [0, 1]).
 
     Attributes
     ----------
@@ -87,7 +87,15 @@ class SweepResult:
         return out
 
     def to_json(self) -> dict:
-        """Everything as plain JSON types (arrays as lists, inf as the string "inf")."""
+        """Everything as plain JSON types (arrays as lists, inf as the string "inf").
+
+        Returns
+        -------
+        dict
+            Every field (``test_baseline``/``test_adjusted`` as 0/1 integers), plus
+            ``summary`` (:meth:`~l4theory.experiment.result.SweepResult.summary`);
+            non-finite floats as ``"inf"``, ``"-inf"``, ``"nan"``.
+        """
         def conv(v):
             if isinstance(v, np.ndarray):
                 return conv(v.tolist())

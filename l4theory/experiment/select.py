@@ -14,7 +14,23 @@ __all__ = ["best_index", "edge", "extend_to_interior", "select_best"]
 
 
 def select_best(acc) -> tuple:
-    """Index of the largest entry of ``acc`` (any shape); ties go to the first in C order."""
+    """Index of the largest entry of ``acc`` (any shape); ties go to the first in C order.
+
+    Parameters
+    ----------
+    acc : array_like
+        Accuracies (any shape; NaN entries are skipped).
+
+    Returns
+    -------
+    tuple of int
+        The index, one entry per axis of ``acc``.
+
+    Raises
+    ------
+    ValueError
+        ``acc`` is empty or all NaN.
+    """
     acc = np.asarray(acc, dtype=np.float64)
     if acc.size == 0 or np.isnan(acc).all():
         raise ValueError("nothing to select from")
@@ -22,12 +38,36 @@ def select_best(acc) -> tuple:
 
 
 def best_index(acc) -> int:
-    """Index of the best of a 1-d sequence of accuracies (ties: the first)."""
+    """Index of the best of a 1-d sequence of accuracies (ties: the first).
+
+    Parameters
+    ----------
+    acc : array_like
+        Accuracies (flattened).
+
+    Returns
+    -------
+    int
+        Index of the largest entry.
+    """
     return select_best(np.asarray(acc, np.float64).ravel())[0]
 
 
 def edge(j: int, n: int) -> str | None:
-    """``"low"``/``"high"`` when index ``j`` is the first/last of ``n`` grid values, else None."""
+    """``"low"``/``"high"`` when index ``j`` is the first/last of ``n`` grid values, else None.
+
+    Parameters
+    ----------
+    j : int
+        Index in the grid.
+    n : int
+        Number of grid values.
+
+    Returns
+    -------
+    str or None
+        ``"low"`` for ``j == 0``, ``"high"`` for ``j == n - 1``, None otherwise.
+    """
     return "low" if j == 0 else ("high" if j == n - 1 else None)
 
 

@@ -18,9 +18,21 @@ def disjoint_subsets(n_total: int, sizes, rng) -> list[np.ndarray]:
     Parameters
     ----------
     n_total : int
+        Number of samples to draw from.
     sizes : sequence of int
+        Size of each subset (they add up to at most ``n_total``).
     rng : numpy.random.Generator
         One ``permutation(n_total)`` is drawn; subset ``k`` is its next ``sizes[k]`` entries.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One sorted index array per size, shape ``(sizes[k],)``.
+
+    Raises
+    ------
+    ValueError
+        The sizes add up to more than ``n_total``.
     """
     need = sum(sizes)
     if need > n_total:
@@ -34,7 +46,20 @@ def disjoint_subsets(n_total: int, sizes, rng) -> list[np.ndarray]:
 
 
 def blocks(n: int, size: int | None) -> list[tuple[int, int]]:
-    """``[lo, hi)`` blocks covering ``range(n)``, ``size`` each (None: one block)."""
+    """``[lo, hi)`` blocks covering ``range(n)``, ``size`` each (None: one block).
+
+    Parameters
+    ----------
+    n : int
+        Number of items.
+    size : int or None
+        Items per block (the last block may be shorter); None puts all in one block.
+
+    Returns
+    -------
+    list of (int, int)
+        The ``(lo, hi)`` bounds, in order.
+    """
     size = n if size is None else size
     return [(lo, min(n, lo + size)) for lo in range(0, n, size)]
 
@@ -86,6 +111,29 @@ def heldout_blocks(subset_seed: int, start: int, n: int, block: int,
     ``perm`` is the permutation of :func:`split_indices` for ``subset_seed``, whose first
     ``start`` entries are its calibration, selection and pilot subsets, so the blocks are
     disjoint from all three, and a larger ``n`` only appends blocks.
+
+    Parameters
+    ----------
+    subset_seed : int
+        Seed of the permutation (as given to :func:`split_indices`).
+    start : int
+        Entries of the permutation to skip (``n_calib + n_select + n_pilot``).
+    n : int
+        Number of held-out images (>= 0).
+    block : int
+        Images per block (>= 1; the last block may be shorter).
+    n_train : int
+        Size of the training set.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Sorted ``int64`` training indices, one array per block.
+
+    Raises
+    ------
+    ValueError
+        The images do not fit in the training set, or ``n < 0`` or ``block < 1``.
     """
     if n < 0 or block < 1 or start + n > n_train:
         raise ValueError(f"n={n} held-out images after the first {start} do not fit in "

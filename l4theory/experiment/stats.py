@@ -22,6 +22,13 @@ __all__ = ["compare", "mde", "mean_ci", "power_of", "recovered_fraction"]
 def mean_ci(values, level: float = 0.95) -> dict:
     """Mean and two-sided t confidence interval of the mean of ``values`` (shape (n,)).
 
+    Parameters
+    ----------
+    values : array_like, shape (n,)
+        The samples (flattened; ``n >= 2``), e.g. per-image accuracies (fractions).
+    level : float
+        Confidence level in (0, 1).
+
     Returns
     -------
     dict
@@ -63,7 +70,21 @@ def power_of(ci: dict, effect: float = 0.003) -> float:
 
 
 def mde(ci: dict, power: float = 0.8) -> float:
-    """Smallest difference the two-sided 5% z test detects with ``power`` (``ci``'s se)."""
+    """Smallest difference the two-sided 5% z test detects with ``power`` (``ci``'s se).
+
+    Parameters
+    ----------
+    ci : dict
+        A :func:`mean_ci` of per-image differences (``sd`` and ``n`` are used:
+        ``se = sd / sqrt(n)``).
+    power : float
+        Power in (0, 1).
+
+    Returns
+    -------
+    float
+        ``(z_{0.975} + z_power) * se``, in the units of the differences (fractions).
+    """
     from scipy import stats
 
     if not 0 < power < 1:

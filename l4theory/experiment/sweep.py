@@ -88,6 +88,18 @@ def expected_spikes(x: np.ndarray, encoder: str) -> np.ndarray:
 
     The first cumulant of :func:`l4theory.theory.spike_cumulant` (``clip(x, -1, 1)`` for
     ``signed``, ``clip(x, 0, 1)`` for ``bernoulli``, ``x`` for ``poisson`` and ``constant``).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Normalised inputs (any shape).
+    encoder : {"signed", "bernoulli", "poisson", "constant"}
+        Input spike encoder.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``E[s]`` per input, same shape as ``x`` (spikes per step).
     """
     from ..theory import spike_cumulant
 
@@ -108,7 +120,9 @@ def _floats(name, values, *, positive: bool) -> tuple:
 
 @dataclass(frozen=True)
 class SweepSettings:
-    """Settings of one sweep (validated on construction; hashable; JSON via :meth:`to_dict`).
+    """Settings of one sweep (hashable; JSON via :meth:`~l4theory.experiment.sweep.SweepSettings.to_dict`).
+
+    Validated on construction.
 
     Attributes
     ----------
@@ -185,16 +199,40 @@ class SweepSettings:
         check_choice("method", self.method, _METHODS)
 
     def replace(self, **changes) -> SweepSettings:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields (names of the attributes above).
+
+        Returns
+        -------
+        SweepSettings
+            The new settings; ``self`` is unchanged.
+        """
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        """Plain JSON types (tuples as lists)."""
+        """Plain JSON types (tuples as lists).
+
+        Returns
+        -------
+        dict
+            ``{field: value}`` of every field.
+        """
         return {k: list(v) if isinstance(v, tuple) else v
                 for k, v in dataclasses.asdict(self).items()}
 
     def sim_kwargs(self) -> dict:
-        """The simulator's keyword arguments these settings fix."""
+        """The simulator's keyword arguments these settings fix.
+
+        Returns
+        -------
+        dict
+            ``steps``, ``alpha``, ``reset``, ``encoder``, ``semantics``, ``batch_size``,
+            ``backend`` for :func:`~l4theory.convert.simulate.simulate`.
+        """
         return {"steps": self.steps, "alpha": self.alpha, "reset": self.reset,
                 "encoder": self.encoder, "semantics": self.semantics,
                 "batch_size": self.batch_size, "backend": self.backend}

@@ -75,7 +75,20 @@ class Job:
         return self.hi - self.lo
 
     def keyed(self, objects: dict, digests: dict) -> Job:
-        """A copy with its ``key`` set (``digests`` caches network digests by name)."""
+        """A copy with its ``key`` set (``digests`` caches network digests by name).
+
+        Parameters
+        ----------
+        objects : dict
+            The named networks and data triples (``net`` and ``data`` are looked up here).
+        digests : dict
+            ``{name: network digest}``, filled in for networks not yet hashed.
+
+        Returns
+        -------
+        Job
+            The same job with ``key`` (64 hex digits) set.
+        """
         if self.net not in digests:
             digests[self.net] = network_digest(objects[self.net])
         x, y, ids = objects[self.data]
