@@ -81,6 +81,7 @@ def public_names(module: ModuleType) -> list[str]:
 
 
 def _is_code(obj: object) -> bool:
+    obj = inspect.unwrap(obj)
     return inspect.isfunction(obj) or inspect.isclass(obj)
 
 
