@@ -10,10 +10,11 @@ and gets no op. :func:`maxpool_gate` is the spiking max pooling.
 Spiking max pooling (Rueckauer et al. 2017, "Conversion of continuous-valued deep
 networks to efficient event-driven networks for image classification", Sec. 2.2.3).
 A max-pooling layer on spikes passes on, at every step, the spikes of the one input in
-each window that has the largest accumulated input so far (its spike count, including
-the current step); ties go to the first input of the window in row-major order. The
-output's count never exceeds the largest count in its window, and for steady rates it
-follows the maximal rate, which is the ANN's max pooling of rate-coded activations.
+each window that has the largest accumulated input before that step (its spike count
+so far); ties go to the first input of the window in row-major order. The output's
+count never exceeds the largest count in its window (the leader's count grows by every
+spike it passes on), and for steady rates it follows the maximal rate, which is the
+ANN's max pooling of rate-coded activations.
 Max pooling must act on spikes (after a ReLU, with which it commutes in the ANN).
 """
 
@@ -218,7 +219,7 @@ def maxpool_gate(h: np.ndarray, counts: np.ndarray, kernel, stride, tc: int,
     -------
     numpy.ndarray
         ``out``: at step ``t`` each output is the input ``h[t]`` of the window element
-        with the largest accumulated input after step ``t`` (the first one on ties).
+        with the largest accumulated input before step ``t`` (the first one on ties).
     """
     kh, kw = kernel
     sh, sw = stride
@@ -228,7 +229,6 @@ def maxpool_gate(h: np.ndarray, counts: np.ndarray, kernel, stride, tc: int,
     c = counts.reshape(rows // tc, hh, ww, cc)
     ob = out.reshape(tc, rows // tc, ho, wo, cc)
     for t in range(tc):
-        c += hb[t]
         best = val = None
         for i in range(kh):
             for j in range(kw):
@@ -242,4 +242,5 @@ def maxpool_gate(h: np.ndarray, counts: np.ndarray, kernel, stride, tc: int,
                     best = np.where(take, cw, best)
                     val = np.where(take, vw, val)
         ob[t] = val
+        c += hb[t]
     return out
