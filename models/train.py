@@ -210,17 +210,21 @@ def load_checkpoint(model, path):
 
 
 def _export_resnet(model, st_path, sample):
-    """Write the eval-mode ResNet through l4theory (batch norm folded); return its spec."""
+    """Write the eval-mode ResNet through l4theory (batch norm folded).
+
+    Returns the spec and the number of parameters after folding.
+    """
     from safetensors.numpy import save_file
 
     from l4theory.convert import from_torch
-    from l4theory.convert.io.spec import network_to_spec
+    from l4theory.convert.io import spec_from_network, tensors_of
 
     net = from_torch(model, tuple(sample.shape[1:]), name="fmnist_resnet")
     net.metadata["input_range"] = [-1.0, 1.0]
-    spec, tensors = network_to_spec(net)
+    spec = spec_from_network(net)
+    tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors_of(net).items()}
     save_file(tensors, str(st_path), metadata={"l4theory_spec": json.dumps(spec)})
-    return spec
+    return spec, net.n_parameters()
 
 
 def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int, out_dir=HERE,
@@ -257,8 +261,9 @@ def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int
     state = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in model.state_dict().items()
              if v.is_floating_point()}
     st_path, onnx_path, json_path = _outputs(out_dir, name)
+    n_folded = None
     if spec is None:
-        spec = _export_resnet(model, st_path, xte[:1])
+        spec, n_folded = _export_resnet(model, st_path, xte[:1])
     else:
         save_file(state, str(st_path), metadata={"l4theory_spec": json.dumps(spec)})
     torch.onnx.export(model, (xte[:1],), str(onnx_path), dynamo=False, opset_version=17,
@@ -283,6 +288,8 @@ def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int
         "history": history,
         "spec": spec,
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
+        **({} if n_folded is None else {"n_parameters_folded": int(n_folded),
+                                        "batchnorm": "folded into the conv before it on export"}),
         "files": {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
                   for p in (st_path, onnx_path)},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
