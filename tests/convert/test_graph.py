@@ -231,3 +231,14 @@ def test_spiking_maxpool_after_avgpool_chain_and_ann_agree_in_the_limit():
     res = simulate(net, x, thresholds=bal.thresholds, steps=3000, encoder="constant",
                    readout_bias_scale=bal.readout_bias_scale)
     np.testing.assert_allclose(res.readout / 3000, net.forward(x) / bal.lambdas[-1], atol=0.02)
+
+
+def test_written_graph_onnx_matches_the_onnx_reference_evaluator(tmp_path):
+    pytest.importorskip("onnx")
+    from onnx.reference import ReferenceEvaluator
+
+    net = res_net(17)
+    path = save_network(net, tmp_path / "res.onnx")
+    x = np.random.default_rng(18).uniform(-1, 1, (3, 2, 8, 8)).astype(np.float32)
+    ref = ReferenceEvaluator(str(path)).run(None, {"input": x})[0]
+    np.testing.assert_allclose(net.forward(x), ref, rtol=1e-5, atol=1e-5)
