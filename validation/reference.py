@@ -326,9 +326,11 @@ def conv_events_reference(x, weight, bias, stride, pads):
 
 
 def _maxpool_ref(spk, cnt, kernel, stride):
-    """Spiking max pooling, one step, NCHW: each window passes the spike of its element
-    with the largest count ``cnt`` accumulated before this step (first in row-major order
-    on ties)."""
+    """Spiking max pooling, one step, NCHW.
+
+    Each window passes the spike of its element with the largest count ``cnt``
+    accumulated before this step (the first in row-major order on ties).
+    """
     kh, kw = kernel
     n, c, hh, ww = spk.shape
     ho, wo = (hh - kh) // stride[0] + 1, (ww - kw) // stride[1] + 1

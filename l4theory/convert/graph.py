@@ -106,8 +106,15 @@ def spiking_units(net) -> list[Unit]:
 
 
 def weight_sources(net) -> dict:
-    """For every weight layer, the position (in :func:`spiking_units`) of the unit whose
-    spikes it receives, or -1 for the network input (through the first input of adds)."""
+    """The unit whose spikes each weight layer receives.
+
+    Returns
+    -------
+    dict of int to int
+        Weight layer index -> position in :func:`spiking_units` of the IF layer that
+        feeds it, or -1 for the network input (adds are followed through their first
+        input).
+    """
     relu_unit = {u.relu: k for k, u in enumerate(spiking_units(net))}
     out = {}
     for i in net.weight_layers:
