@@ -42,7 +42,7 @@ from l4theory.convert.datasets import load_fashion_mnist, normalize  # noqa: E40
 HERE = Path(__file__).resolve().parent
 VGG_HIDDEN = 64  # keeps all shipped files (safetensors + ONNX, both models) under 8 MB
 RESNET_WIDTHS = (16, 32, 64)  # the paper's ResNet-20 stage widths, one basic block per stage
-DEFAULT_EPOCHS = {"fmnist_vgg5": 6, "fmnist_mlp": 10, "fmnist_resnet": 3}
+DEFAULT_EPOCHS = {"fmnist_vgg5": 6, "fmnist_mlp": 10, "fmnist_resnet": 2}
 
 
 def _resnet():
@@ -285,6 +285,8 @@ def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int
         "threads": threads,
         "deterministic": True,
         "training_time_s": round(train_time, 1),
+        # True: trained by an earlier run with --checkpoint, exported by --from-checkpoint
+        "exported_from_checkpoint": from_checkpoint is not None,
         "history": history,
         "spec": spec,
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
@@ -315,7 +317,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", choices=["fmnist_vgg5", "fmnist_mlp", "fmnist_resnet", "all"],
                    default="all")
     p.add_argument("--epochs", type=int, default=None,
-                   help="epochs (default: 6 for the VGG, 10 for the MLP, 3 for the ResNet)")
+                   help="epochs (default: 6 for the VGG, 10 for the MLP, 2 for the ResNet)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--batch", type=int, default=128)
