@@ -35,6 +35,7 @@ def test_safetensors_and_onnx_identical(name):
     assert a.shapes == b.shapes
     assert [lay.kind for lay in a.layers] == [lay.kind for lay in b.layers]
     assert a.inputs == b.inputs
+    assert [a.layers[i].name for i in a.weight_layers] == [b.layers[i].name for i in b.weight_layers]
     # batch norm is folded by l4theory (float64) in the safetensors file and by PyTorch's
     # exporter (float32) in the ONNX file: equal to float32 rounding there, exact elsewhere
     same = (np.testing.assert_array_equal if "n_parameters_folded" not in prov(name) else

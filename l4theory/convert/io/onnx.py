@@ -109,7 +109,7 @@ class _Walk:
         if key.endswith(".weight"):
             base = key[: -len(".weight")]
         elif len(parts) >= 2:
-            base = parts[-2]  # exporter scope: /module/path.k/Op
+            base = _scope_path(parts[:-1])  # exporter scope: /module/path.k/Op
         else:
             base = node.name or key
         name, k = base, 1
@@ -118,6 +118,23 @@ class _Walk:
             name = f"{base}_{k}"
         self.names.add(name)
         return name
+
+
+def _scope_path(scopes: list) -> str:
+    """The module path of an exporter scope.
+
+    ``["3", "shortcut", "shortcut.0"]`` -> ``"3.shortcut.0"``; ``["classifier",
+    "classifier.1"]`` -> ``"classifier.1"``. The legacy exporter names a scope either by
+    its attribute (``conv1``) or, for the children of an ``nn.Sequential``, by
+    ``parent.k``; the latter replaces the parent.
+    """
+    path: list = []
+    for part in scopes:
+        if path and part.startswith(path[-1] + "."):
+            path[-1] = part
+        else:
+            path.append(part)
+    return ".".join(path)
 
 
 def _input(node, k: int):
