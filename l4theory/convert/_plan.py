@@ -87,6 +87,20 @@ def _weight_op(net, i, lay, src_pos, bias_scale, flat_from, encoder, backend) ->
     return op
 
 
+def _flattened_from(net, k: int):
+    """``(C, H, W)`` if node ``k`` is a channels-last flatten (through ReLUs and adds), else None.
+
+    Inside the simulator a flatten of ``(C, H, W)`` is in ``(H, W, C)`` order, so the
+    dense layer that reads it permutes its weight columns.
+    """
+    while k >= 0 and net.layers[k].kind in ("relu", "add"):
+        k = net.inputs[k][0]
+    if k < 0 or net.layers[k].kind != "flatten":
+        return None
+    shape = net.shapes[net.inputs[k][0] + 1]
+    return tuple(shape) if len(shape) == 3 else None
+
+
 def _bias_scales(net, units, bias_scales, readout_bias_scale, divisors) -> dict:
     """Factor on every weight layer's bias: its unit's scale over its residual path factor."""
     bsc = dict.fromkeys(net.weight_layers, 1.0)
@@ -131,10 +145,8 @@ def plan(net, thresholds, bias_scales, readout_bias_scale: float, readout: str,
         p = pos_of[src[0]]
         shape_out = internal(net.shapes[i + 1])
         if lay.kind in ("conv2d", "linear"):
-            k = src[0]
-            flat = (tuple(net.shapes[k]) if k >= 0 and net.layers[k].kind == "flatten"
-                    and len(net.shapes[k]) == 3 else None)
-            ops.append(_weight_op(net, i, lay, p, bsc[i], flat, encoder, backend))
+            ops.append(_weight_op(net, i, lay, p, bsc[i], _flattened_from(net, src[0]), encoder,
+                                  backend))
             pos_of[i] = len(ops) - 1
             if i == last:
                 if readout == "spikes":

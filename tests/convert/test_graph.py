@@ -242,3 +242,18 @@ def test_written_graph_onnx_matches_the_onnx_reference_evaluator(tmp_path):
     x = np.random.default_rng(18).uniform(-1, 1, (3, 2, 8, 8)).astype(np.float32)
     ref = ReferenceEvaluator(str(path)).run(None, {"input": x})[0]
     np.testing.assert_allclose(net.forward(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_dense_layer_after_flatten_then_relu_reads_the_channels_last_layout():
+    # conv -> flatten -> ReLU (the IF layer) -> linear: the simulator's flatten is (H, W, C)
+    rng = np.random.default_rng(19)
+    net = Network((2, 4, 4), [Conv2d(rng.normal(0, 0.5, (3, 2, 3, 3)), padding=1), Flatten(),
+                              ReLU(), Linear(rng.normal(0, 0.5, (4, 48))), ReLU(),
+                              Linear(rng.normal(0, 0.5, (2, 4)))])
+    x = rng.uniform(-1, 1, (3, 2, 4, 4)).astype(np.float32)
+    res = simulate(net, x, thresholds=[0.5, 0.5], steps=9, seed=1, record_counts=(0, 3))
+    spikes = encode_steps(x, "signed", 1, np.arange(3), 0, 9).reshape(9, *x.shape)
+    acc, counts = snn_step_reference(net, spikes, [0.5, 0.5], conv=conv_events_reference)
+    assert res.spike_rates.min() > 0.02
+    np.testing.assert_array_equal(res.counts[3], counts[3])
+    np.testing.assert_allclose(res.readout, acc[-1], rtol=1e-5, atol=1e-5)
