@@ -13,7 +13,7 @@ data:
 $(STAMP): pyproject.toml | data
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,io,plot,testing]'
+	$(BIN)/python -m pip install --quiet -e '.[test,io,plot,testing,torch]'
 	touch $(STAMP)
 
 ## make reproduce: derivations, theory checks, quick validation, quick conversion and study, all figures, results/REPORT.md

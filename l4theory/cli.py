@@ -1,4 +1,4 @@
-"""The ``l4theory`` command: inspect, evaluate, balance, adjust and sweep exported networks.
+"""The ``l4theory`` command: inspect, evaluate, balance, adjust, simulate and sweep networks.
 
 Examples::
 
@@ -7,6 +7,7 @@ Examples::
     l4theory balance models/fmnist_vgg5.safetensors --method spike --n-calib 64 --steps 50
     l4theory adjust models/fmnist_vgg5.safetensors --r-s 1 -o vgg5_l4.safetensors
     l4theory sweep models/fmnist_mlp.safetensors --leak 0.9 --workers 2 -o sweep.json
+    l4theory simulate models/fmnist_resnet.safetensors --sim-steps 250 --n-test 100 --r-s 1
 
 Every subcommand checks its arguments (``check_*``) before it loads a model or data, so a
 bad option fails at once. Errors print one line on stderr and exit with status 2, and name
@@ -296,6 +297,11 @@ def cmd_adjust(args) -> int:
         "scales": [float(s) for s in scales], "guarded": int(res.n_guarded),
         "source": src.name, "source_sha256": file_sha256(src),
         "tool": "l4theory adjust",
+        # the balanced thresholds, one per spiking layer (to_torch stores them as buffers)
+        "spiking_layers": [int(i) for i in res_bal.layers],
+        "thresholds": [float(t) for t in res_bal.thresholds],
+        "bias_scales": [float(b) for b in res_bal.bias_scales],
+        "readout_bias_scale": float(res_bal.readout_bias_scale),
     }
     save_network(adjusted, out, overwrite=args.overwrite, provenance=provenance)
     print(f"adjusted layer {first} ('{layer.name}', {res.s.size} neurons) with r_s={args.r_s:g}, "
@@ -308,6 +314,99 @@ def cmd_adjust(args) -> int:
     print(f"  guarded (v_hat <= 0, left unadjusted): {res.n_guarded}")
     print(f"wrote {out}")
     return 0
+
+
+# --------------------------------------------------------------------------- simulate
+
+#: Steps at which ``l4theory simulate`` prints the accuracy (those <= --sim-steps, and T).
+_REPORT_STEPS = (10, 25, 50, 75, 100, 150, 200, 250, 500, 1000)
+
+
+def _check_simulate(args) -> None:
+    _check_balance(args)
+    _need(args.sim_steps >= 1, "--sim-steps", args.sim_steps, "must be >= 1")
+    _need(args.n_test >= 1, "--n-test", args.n_test, "must be >= 1")
+    _need(0 < args.leak <= 1, "--leak", args.leak, "must be in (0, 1]")
+    _need(args.batch_size >= 1, "--batch-size", args.batch_size, "must be >= 1")
+    try:
+        args.r_s_values = _floats(args.r_s)
+    except ValueError as exc:
+        raise CLIError(f"--r-s: {exc}") from None
+    _need(all(r >= 0 for r in args.r_s_values), "--r-s", args.r_s, "values must be >= 0")
+    from .convert.simulate import _check_device
+
+    try:
+        _check_device(args.backend, args.device)
+    except ValueError as exc:
+        raise CLIError(f"--device {args.device!r}: {exc}") from None
+    if args.json:
+        _need(not Path(args.json).exists(), "--json", args.json, "exists; choose another name")
+
+
+def cmd_simulate(args) -> int:
+    from .adjust import adjusted_network
+    from .convert.simulate import simulate
+
+    net = _load(args)
+    x_cal, bal = _balance(args, net)
+    x, labels = _inputs(args, net, "test", args.n_test)
+    arms = [("baseline", net)]
+    for r in args.r_s_values:
+        arms.append((f"l4 r_s={r:g}", adjusted_network(net, x_cal, float(bal.thresholds[0]), r,
+                                                        encoder=args.encoder)[0]))
+    curves = {}
+    for name, arm in arms:
+        res = simulate(arm, x, labels, thresholds=bal.thresholds, steps=args.sim_steps,
+                       alpha=args.leak, reset=args.reset, encoder=args.encoder,
+                       semantics=args.semantics, seed=args.seed, batch_size=args.batch_size,
+                       bias_scales=bal.bias_scales, readout_bias_scale=bal.readout_bias_scale,
+                       backend=args.backend, device=args.device)
+        curves[name] = res.accuracy
+    ann = net.accuracy(x, labels)
+    steps = sorted({t for t in _REPORT_STEPS if t <= args.sim_steps} | {args.sim_steps})
+    print(f"{net.name}: {len(x)} test images (seed {args.seed}), ANN accuracy {ann:.4f}; "
+          f"{bal.method} balancing on {bal.n_samples} training images; leak {args.leak:g}, "
+          f"{args.reset} reset, {args.encoder} encoder, {args.semantics} semantics, "
+          f"backend {args.backend} on {args.device}")
+    print("T".rjust(6) + "".join(f"{name:>16}" for name in curves))
+    for t in steps:
+        print(f"{t:>6}" + "".join(f"{acc[t - 1]:>16.4f}" for acc in curves.values()))
+    if args.json:
+        out = {"model": Path(args.model).name, "n_test": len(x), "ann_accuracy": ann,
+               "balance": bal.method, "n_calib": bal.n_samples, "thresholds": bal.thresholds.tolist(),
+               "steps": args.sim_steps, "leak": args.leak, "reset": args.reset,
+               "encoder": args.encoder, "semantics": args.semantics, "seed": args.seed,
+               "backend": args.backend, "device": args.device,
+               "accuracy": {k: v.tolist() for k, v in curves.items()}}
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+def add_simulate_parser(sub, model_args, data_args, balance_args) -> None:
+    """``l4theory simulate``: accuracy vs time steps of the baseline and L4-adjusted SNN."""
+    from .convert.simulate import BACKENDS, RESETS, SEMANTICS
+
+    sp = sub.add_parser("simulate", help="spiking accuracy vs time steps (baseline and L4)",
+                        description="Balance the thresholds, optionally L4-adjust the first "
+                                    "layer (--r-s), simulate the converted network on a random "
+                                    "subset of the test set and print the accuracy vs T.")
+    model_args(sp)
+    data_args(sp)
+    balance_args(sp)
+    sp.add_argument("--sim-steps", type=int, default=250, help="time steps T (default 250)")
+    sp.add_argument("--n-test", type=int, default=100, help="test images (default 100)")
+    sp.add_argument("--r-s", dest="r_s", default="",
+                    help="also simulate the L4-adjusted network at these r_s (comma-separated)")
+    sp.add_argument("--leak", type=float, default=1.0, help="leak factor alpha (default 1: IF)")
+    sp.add_argument("--reset", choices=list(RESETS), default="soft")
+    sp.add_argument("--semantics", choices=list(SEMANTICS), default="project")
+    sp.add_argument("--batch-size", type=int, default=64)
+    sp.add_argument("--backend", choices=list(BACKENDS), default="numpy",
+                    help="linear-algebra backend (torch: PyTorch convolutions)")
+    sp.add_argument("--device", default="cpu",
+                    help="torch device for --backend torch: cpu (default) or cuda")
+    sp.add_argument("--json", help="also write the curves to this (new) JSON file")
+    sp.set_defaults(func=cmd_simulate, check=_check_simulate)
 
 
 # --------------------------------------------------------------------------- sweep
@@ -584,6 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     sp.set_defaults(func=cmd_adjust, check=_check_adjust)
 
+    add_simulate_parser(sub, model_args, data_args, balance_args)
     add_sweep_parser(sub)
     return p
 

@@ -3,9 +3,11 @@
 Usage (from the repository root, with the ``train`` extra installed)::
 
     python models/train.py            # both models
-    python models/train.py --model mlp --epochs 10
+    python models/train.py --model fmnist_mlp --epochs 10
+    python models/train.py --model fmnist_resnet --checkpoint ckpt.safetensors
+    python models/train.py --model fmnist_resnet --from-checkpoint ckpt.safetensors --overwrite
 
-Writes, for each model NAME in {fmnist_vgg5, fmnist_mlp}:
+Writes, for each model NAME in {fmnist_vgg5, fmnist_mlp, fmnist_resnet}:
 
 - ``models/NAME.safetensors``: float32 weights, the l4theory network spec embedded in the
   ``__metadata__`` entry ``l4theory_spec`` (written with the ``safetensors`` package,
@@ -39,6 +41,45 @@ from l4theory.convert.datasets import load_fashion_mnist, normalize  # noqa: E40
 
 HERE = Path(__file__).resolve().parent
 VGG_HIDDEN = 64  # keeps all shipped files (safetensors + ONNX, both models) under 8 MB
+RESNET_WIDTHS = (16, 32, 64)  # the paper's ResNet-20 stage widths, one basic block per stage
+DEFAULT_EPOCHS = {"fmnist_vgg5": 6, "fmnist_mlp": 10, "fmnist_resnet": 2}
+
+
+def _resnet():
+    """A small ResNet: ResNet-20's shape (3 stages of 16/32/64 channels) for 28x28x1.
+
+    A 3x3 stem (conv, batch norm, ReLU), then one basic block per stage: conv-BN-ReLU,
+    conv-BN, plus the shortcut (identity in stage 1; a 1x1 stride-2 projection with batch
+    norm in stages 2 and 3), then ReLU; global average pooling (7x7) and a linear readout.
+    Convolutions have no bias (batch norm supplies it; it is folded on export).
+    """
+    import torch.nn as nn
+
+    class BasicBlock(nn.Module):
+        def __init__(self, c_in, c_out, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(c_out)
+            self.relu1 = nn.ReLU()
+            self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(c_out)
+            self.shortcut = nn.Sequential()
+            if stride != 1 or c_in != c_out:
+                self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False),
+                                              nn.BatchNorm2d(c_out))
+            self.relu2 = nn.ReLU()
+
+        def forward(self, x):
+            out = self.relu1(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return self.relu2(out + self.shortcut(x))
+
+    w1, w2, w3 = RESNET_WIDTHS
+    return nn.Sequential(
+        nn.Conv2d(1, w1, 3, 1, 1, bias=False), nn.BatchNorm2d(w1), nn.ReLU(),
+        BasicBlock(w1, w1, 1), BasicBlock(w1, w2, 2), BasicBlock(w2, w3, 2),
+        nn.AvgPool2d(7), nn.Flatten(), nn.Linear(w3, 10),
+    )
 
 
 def sha256(path: Path) -> str:
@@ -89,6 +130,9 @@ def build(name: str):
             {"type": "linear", "weight": "1.weight", "bias": "1.bias"}, {"type": "relu"},
             {"type": "linear", "weight": "4.weight", "bias": "4.bias"},
         ]
+    elif name == "fmnist_resnet":
+        # the spec comes from l4theory.convert.from_torch at export (batch norm folded)
+        return _resnet(), None
     else:
         raise ValueError(f"unknown model {name!r}")
     spec = {"format": "l4theory.network", "version": 1, "name": name,
@@ -108,22 +152,11 @@ def evaluate(model, x, y, batch=1000) -> float:
     return correct / len(x)
 
 
-def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int, out_dir=HERE) -> dict:
-    """Train one model, export it, write its provenance; return the provenance."""
+def _fit(model, xtr, ytr, xte, yte, name, epochs, seed, lr, batch):
+    """Train ``model`` in place; return (history, training time in s)."""
     import torch
     import torch.nn.functional as F
 
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(threads)
-
-    tr, te = load_fashion_mnist("train"), load_fashion_mnist("test")
-    xtr = torch.from_numpy(normalize(tr.images))
-    ytr = torch.from_numpy(tr.labels)
-    xte = torch.from_numpy(normalize(te.images))
-    yte = torch.from_numpy(te.labels)
-
-    model, spec = build(name)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps = epochs * ((len(xtr) + batch - 1) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -148,7 +181,74 @@ def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int
                         "elapsed_s": time.perf_counter() - t0})
         print(f"{name} epoch {epoch + 1}/{epochs} loss {total / nb:.4f} test acc {acc:.4f} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    train_time = time.perf_counter() - t0
+    return history, time.perf_counter() - t0
+
+
+def save_checkpoint(model, path, history, train_time, epochs) -> None:
+    """Write the trained state dict (batch-norm statistics included) as safetensors.
+
+    The history, training time and epochs travel in the metadata, so that a later run can
+    export from the checkpoint (``--from-checkpoint``) without training again.
+    """
+    from safetensors.numpy import save_file
+
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    meta = {"history": json.dumps(history), "training_time_s": repr(train_time), "epochs": str(epochs)}
+    save_file(state, str(path), metadata=meta)
+
+
+def load_checkpoint(model, path):
+    """Load a checkpoint written by :func:`save_checkpoint`; return (history, time, epochs)."""
+    import torch
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as fh:
+        meta = fh.metadata()
+        state = {k: torch.from_numpy(fh.get_tensor(k)) for k in fh.keys()}
+    model.load_state_dict(state)
+    return json.loads(meta["history"]), float(meta["training_time_s"]), int(meta["epochs"])
+
+
+def _export_resnet(model, st_path, sample):
+    """Write the eval-mode ResNet through l4theory (batch norm folded).
+
+    Returns the spec and the number of parameters after folding.
+    """
+    from safetensors.numpy import save_file
+
+    from l4theory.convert import from_torch
+    from l4theory.convert.io import spec_from_network, tensors_of
+
+    net = from_torch(model, tuple(sample.shape[1:]), name="fmnist_resnet")
+    net.metadata["input_range"] = [-1.0, 1.0]
+    spec = spec_from_network(net)
+    tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors_of(net).items()}
+    save_file(tensors, str(st_path), metadata={"l4theory_spec": json.dumps(spec)})
+    return spec, net.n_parameters()
+
+
+def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int, out_dir=HERE,
+          checkpoint=None, from_checkpoint=None) -> dict:
+    """Train one model (or load its checkpoint), export it, write its provenance."""
+    import torch
+
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(threads)
+
+    tr, te = load_fashion_mnist("train"), load_fashion_mnist("test")
+    xtr = torch.from_numpy(normalize(tr.images))
+    ytr = torch.from_numpy(tr.labels)
+    xte = torch.from_numpy(normalize(te.images))
+    yte = torch.from_numpy(te.labels)
+
+    model, spec = build(name)
+    if from_checkpoint is not None:
+        history, train_time, epochs = load_checkpoint(model, from_checkpoint)
+    else:
+        history, train_time = _fit(model, xtr, ytr, xte, yte, name, epochs, seed, lr, batch)
+        if checkpoint is not None:
+            save_checkpoint(model, checkpoint, history, train_time, epochs)
     test_acc = evaluate(model, xte, yte)
     train_acc = evaluate(model, xtr, ytr)
 
@@ -158,9 +258,14 @@ def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int
     from safetensors.numpy import save_file
 
     model.eval()
-    state = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in model.state_dict().items()
+             if v.is_floating_point()}
     st_path, onnx_path, json_path = _outputs(out_dir, name)
-    save_file(state, str(st_path), metadata={"l4theory_spec": json.dumps(spec)})
+    n_folded = None
+    if spec is None:
+        spec, n_folded = _export_resnet(model, st_path, xte[:1])
+    else:
+        save_file(state, str(st_path), metadata={"l4theory_spec": json.dumps(spec)})
     torch.onnx.export(model, (xte[:1],), str(onnx_path), dynamo=False, opset_version=17,
                       input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
@@ -180,9 +285,13 @@ def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int
         "threads": threads,
         "deterministic": True,
         "training_time_s": round(train_time, 1),
+        # True: trained by an earlier run with --checkpoint, exported by --from-checkpoint
+        "exported_from_checkpoint": from_checkpoint is not None,
         "history": history,
         "spec": spec,
-        "n_parameters": int(sum(v.size for v in state.values())),
+        "n_parameters": int(sum(p.numel() for p in model.parameters())),
+        **({} if n_folded is None else {"n_parameters_folded": int(n_folded),
+                                        "batchnorm": "folded into the conv before it on export"}),
         "files": {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
                   for p in (st_path, onnx_path)},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
@@ -205,9 +314,10 @@ def _outputs(out_dir, name):
 def main(argv=None) -> int:
     """Command line entry point."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", choices=["fmnist_vgg5", "fmnist_mlp", "all"], default="all")
+    p.add_argument("--model", choices=["fmnist_vgg5", "fmnist_mlp", "fmnist_resnet", "all"],
+                   default="all")
     p.add_argument("--epochs", type=int, default=None,
-                   help="epochs (default: 6 for the VGG, 10 for the MLP)")
+                   help="epochs (default: 6 for the VGG, 10 for the MLP, 2 for the ResNet)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--batch", type=int, default=128)
@@ -215,15 +325,23 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(HERE), help="output folder (default: models/)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing model files (the shipped ones included)")
+    p.add_argument("--checkpoint", default=None,
+                   help="also write the trained, unfolded state dict here (safetensors)")
+    p.add_argument("--from-checkpoint", default=None,
+                   help="skip training: load this checkpoint (from --checkpoint) and export it")
     args = p.parse_args(argv)
-    names = ["fmnist_mlp", "fmnist_vgg5"] if args.model == "all" else [args.model]
+    names = (["fmnist_mlp", "fmnist_vgg5", "fmnist_resnet"] if args.model == "all"
+             else [args.model])
+    if (args.checkpoint or args.from_checkpoint) and len(names) != 1:
+        p.error("--checkpoint and --from-checkpoint need a single --model")
     existing = [str(f) for n in names for f in _outputs(args.out, n) if f.exists()]
     if existing and not args.overwrite:
         p.error(f"{', '.join(existing)} exist; pass --overwrite to replace them or --out DIR")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     for name in names:
-        epochs = args.epochs or (6 if name == "fmnist_vgg5" else 10)
-        train(name, epochs, args.seed, args.lr, args.batch, args.threads, out_dir=args.out)
+        epochs = args.epochs or DEFAULT_EPOCHS[name]
+        train(name, epochs, args.seed, args.lr, args.batch, args.threads, out_dir=args.out,
+              checkpoint=args.checkpoint, from_checkpoint=args.from_checkpoint)
     return 0
 
 

@@ -325,13 +325,77 @@ def conv_events_reference(x, weight, bias, stride, pads):
     return out
 
 
+def _maxpool_ref(spk, cnt, kernel, stride):
+    """Spiking max pooling, one step, NCHW.
+
+    Each window passes the spike of its element with the largest count ``cnt``
+    accumulated before this step (the first in row-major order on ties).
+    """
+    kh, kw = kernel
+    n, c, hh, ww = spk.shape
+    ho, wo = (hh - kh) // stride[0] + 1, (ww - kw) // stride[1] + 1
+    out = np.zeros((n, c, ho, wo), np.float32)
+    for oy in range(ho):
+        for ox in range(wo):
+            best = np.full((n, c), -np.inf, np.float32)
+            for i in range(kh):
+                for j in range(kw):
+                    y, x = oy * stride[0] + i, ox * stride[1] + j
+                    take = cnt[:, :, y, x] > best
+                    best = np.where(take, cnt[:, :, y, x], best)
+                    out[:, :, oy, ox] = np.where(take, spk[:, :, y, x], out[:, :, oy, ox])
+    return out
+
+
+def _graph_units(net, thresholds, readout, readout_threshold):
+    """Which ReLUs fire (those on a current), their thresholds, and every add's factors.
+
+    Written independently of ``l4theory.convert.graph``: a value is a current if it comes
+    from a weight layer without crossing a ReLU; the k-th ReLU on a current gets
+    ``thresholds[k]``; spikes of a layer fed in unit ``u`` carry ``u / v_th``; an add
+    multiplies input k by ``u_0 / u_k``; a weight layer's bias is divided by the product
+    of the factors between it and the next ReLU.
+    """
+    is_cur, unit, relu_th, factors = [], [], {}, {}
+    th = list(thresholds)
+    for i, lay in enumerate(net.layers):
+        src = net.inputs[i]
+        cur_in = [k >= 0 and is_cur[k] for k in src]
+        u_in = [1.0 if k < 0 else unit[k] for k in src]
+        if lay.kind == "relu" and cur_in[0]:
+            relu_th[i] = th.pop(0)
+            is_cur.append(False)
+            unit.append(u_in[0] / relu_th[i] if np.isfinite(relu_th[i]) else 0.0)
+            continue
+        if lay.kind == "add":
+            factors[i] = [u_in[0] / u if u > 0 and u_in[0] > 0 else 1.0 for u in u_in]
+        is_cur.append(lay.kind in ("conv2d", "linear") or (lay.kind != "relu" and any(cur_in)))
+        unit.append(u_in[0])
+    divisor = {}
+    for w in net.weight_layers:
+        f, node = 1.0, w
+        while True:
+            nxt = [(i, src.index(node)) for i, src in enumerate(net.inputs) if node in src]
+            if len(nxt) != 1 or net.layers[nxt[0][0]].kind not in ("add", "avgpool2d",
+                                                                  "maxpool2d", "flatten"):
+                break
+            i, pos = nxt[0]
+            f *= factors[i][pos] if net.layers[i].kind == "add" else 1.0
+            node = i
+        divisor[w] = f
+    return relu_th, factors, divisor
+
+
 def snn_step_reference(net, spikes, thresholds, *, alpha=1.0, reset="soft",
                        semantics="project", readout="membrane", readout_threshold=1.0,
                        conv=None):
     """Slow step-by-step converted-SNN loop, independent of :mod:`l4theory.convert.simulate`.
 
     NCHW layers written out here (float64 sums cast to float32: exact for dyadic weights),
-    float32 membranes, one step at a time, no biases scaled.
+    float32 membranes, one step at a time, no biases scaled. Networks may be graphs:
+    residual adds take ``a * f0 + b * f1`` in float32 with the factors of
+    :func:`_graph_units`, and max pooling follows each window's largest accumulated
+    count (:func:`_maxpool_ref`).
 
     Parameters
     ----------
@@ -350,44 +414,50 @@ def snn_step_reference(net, spikes, thresholds, *, alpha=1.0, reset="soft",
     readout : numpy.ndarray of float64, shape (steps, n, n_classes)
         Accumulated readout after every step.
     counts : dict of int to numpy.ndarray
-        Spike counts per spiking (weight) layer, shape (n, *layer output shape).
+        Spike counts per spiking layer, keyed by the index of the weight layer that
+        ``net.spiking_layers`` names it after, shape (n, *layer output shape).
     """
-    spiking = list(net.spiking_layers)
+    relu_th, factors, divisor = _graph_units(net, thresholds, readout, readout_threshold)
     last = net.weight_layers[-1]
-    thr = dict(zip(spiking, thresholds, strict=True))
-    if readout == "spikes":
-        thr[last] = readout_threshold
-    v = dict.fromkeys(thr)
-    counts = dict.fromkeys(thr, 0.0)
+    names = dict(zip(sorted(relu_th), net.spiking_layers, strict=True))
+    v, counts, pool_cnt = {}, {}, {}
     acc = np.zeros((spikes.shape[1], int(np.prod(net.output_shape))))
     out = []
     for t in range(spikes.shape[0]):
-        h = spikes[t].astype(np.float32)
-        pending = None
+        vals = {-1: spikes[t].astype(np.float32)}
         for i, lay in enumerate(net.layers):
-            if lay.kind == "conv2d":
-                h = (conv or _conv_ref)(h, lay.weight, lay.bias, lay.stride, lay.padding)
-            elif lay.kind == "linear":
-                h = (h.astype(np.float64) @ lay.weight.T.astype(np.float64)
-                     + (0.0 if lay.bias is None else lay.bias)).astype(np.float32)
+            src = net.inputs[i]
+            h = vals[src[0]]
+            if lay.kind in ("conv2d", "linear"):
+                b = None if lay.bias is None else \
+                    (np.asarray(lay.bias, np.float64) / divisor[i]).astype(np.float32)
+                if lay.kind == "conv2d":
+                    h = (conv or _conv_ref)(h, lay.weight, b, lay.stride, lay.padding)
+                else:
+                    h = (h.astype(np.float64) @ lay.weight.T.astype(np.float64)
+                         + (0.0 if b is None else b)).astype(np.float32)
             elif lay.kind == "avgpool2d":
                 h = _pool_ref(h, lay.kernel, lay.stride)
+            elif lay.kind == "maxpool2d":
+                before = pool_cnt.get(i, np.zeros_like(h))
+                pool_cnt[i] = before + h
+                h = _maxpool_ref(h, before, lay.kernel, lay.stride)
+            elif lay.kind == "add":
+                f0, f1 = (np.float32(f) for f in factors[i])
+                h = (h * f0 if f0 != 1 else h) + (vals[src[1]] * f1 if f1 != 1 else vals[src[1]])
             elif lay.kind == "flatten":
                 h = h.reshape(len(h), -1)
-            if lay.kind in ("conv2d", "linear"):
-                pending = i if i in thr else None
-                if i == last:
-                    break
-            if lay.kind == "relu" and pending is not None:
-                v[pending] = np.zeros_like(h) if v[pending] is None else v[pending]
-                v[pending], h = _neuron_step(v[pending], h, thr[pending], alpha, reset,
-                                             semantics)
-                counts[pending] = counts[pending] + h
-                pending = None
+            elif i in relu_th:
+                v[i] = np.zeros_like(h) if i not in v else v[i]
+                v[i], h = _neuron_step(v[i], h, relu_th[i], alpha, reset, semantics)
+                counts[names[i]] = counts.get(names[i], 0.0) + h
+            vals[i] = h
+            if i == last:
+                break
         if readout == "spikes":
-            v[last] = np.zeros_like(h) if v[last] is None else v[last]
-            v[last], h = _neuron_step(v[last], h, thr[last], alpha, reset, semantics)
-            counts[last] = counts[last] + h
+            v[last] = np.zeros_like(h) if last not in v else v[last]
+            v[last], h = _neuron_step(v[last], h, readout_threshold, alpha, reset, semantics)
+            counts[last] = counts.get(last, 0.0) + h
         acc = acc + h.reshape(len(acc), -1)
         out.append(acc)
     return np.array(out), counts

@@ -24,6 +24,14 @@ these units (``v_th_l = scale * lambda_l``) and biases enter unscaled, as in Rat
 The first spiking layer's threshold is ``scale * lambda_1`` in every method: this is the
 ``v_th0`` of the L4 adjustment.
 
+Residual networks. ``lambda_{l-1}`` is the statistic of the layer whose spikes feed
+layer ``l``'s owning weight layer (:func:`l4theory.convert.graph.weight_sources`); the
+pre-activation of the IF layer after a residual addition is the sum (the ANN value at
+the :class:`~l4theory.convert.network.Add`), and under ``spike`` its input current is the
+sum of both branches. The simulator scales the shortcut branch into the main branch's
+units (:mod:`l4theory.convert.graph`, rule 3), so the same thresholds serve all three
+methods.
+
 The spiking measurement runs on :func:`l4theory.convert.simulate.simulate` (project
 semantics, float32, the counter-based input encoders; ``record_max_current``): layer
 ``l``'s run has the earlier layers' thresholds installed and the later ones disabled
@@ -40,6 +48,7 @@ import numpy as np
 
 from .._checks import as_rng, check_choice, check_int
 from ..theory.discrete import ENCODERS
+from .graph import spiking_units, weight_sources
 from .network import Network
 from .simulate import RESETS, simulate
 
@@ -145,20 +154,39 @@ def _check_x(net: Network, x):
     return x
 
 
+def _preactivations(net) -> dict:
+    """Spiking layer -> the layer whose output is its ANN pre-activation.
+
+    The weight layer itself (before any pooling, as always), or the residual
+    :class:`~l4theory.convert.network.Add` whose sum the IF layer receives.
+    """
+    return {u.weight: (u.pre if net.layers[u.pre].kind == "add" else u.weight)
+            for u in spiking_units(net)}
+
+
+def _previous(net, lambdas) -> tuple:
+    """``lambda`` of the layer feeding each spiking layer (1 for the input), and the readout's."""
+    src = weight_sources(net)
+    prev = np.array([1.0 if src[i] < 0 else lambdas[src[i]] for i in net.spiking_layers])
+    k = src[net.weight_layers[-1]]
+    return prev, 1.0 if k < 0 else lambdas[k]
+
+
 def _ann_balance(net, x, method, q, scale, batch_size):
     layers = net.spiking_layers
     if not layers:
         raise ValueError("the network has no spiking layer (weight layer followed by ReLU)")
+    pre = _preactivations(net)
     n_vals = len(x)
     keep = {}
     acc = {i: {"max": -np.inf, "sum": 0.0, "sum2": 0.0, "n": 0, "npos": 0} for i in layers}
     for i in layers:
-        total = n_vals * int(np.prod(net.shapes[i + 1]))
+        total = n_vals * int(np.prod(net.shapes[pre[i] + 1]))
         if method == "percentile":
             keep[i] = _TopK(math.ceil((1 - q / 100.0) * total) + 2)
     for _, outs in net.iter_layers(x, batch_size=batch_size):
         for i in layers:
-            z = outs[i]
+            z = outs[pre[i]]
             a = acc[i]
             a["max"] = max(a["max"], float(z.max()))
             z64 = z.astype(np.float64)
@@ -185,8 +213,8 @@ def _ann_balance(net, x, method, q, scale, batch_size):
         rows.append(row)
         lambdas.append(lam)
     lambdas = np.array(lambdas)
-    prev = np.concatenate([[1.0], lambdas[:-1]])
-    return lambdas, scale * lambdas / prev, 1.0 / prev, 1.0 / lambdas[-1], _stats_arrays(rows)
+    prev, prev_readout = _previous(net, lambdas)
+    return lambdas, scale * lambdas / prev, 1.0 / prev, 1.0 / prev_readout, _stats_arrays(rows)
 
 
 def _spike_balance(net, x, scale, steps, encoder, reset, rng, batch_size):

@@ -1,9 +1,12 @@
 """A plain description of a feed-forward ReLU network and its NumPy forward pass.
 
 Layers are small dataclasses (:class:`Conv2d`, :class:`Linear`, :class:`ReLU`,
-:class:`AvgPool2d`, :class:`Flatten`); a :class:`Network` holds the input shape (one
-sample, channels first, no batch axis) and the layers, and checks on construction that
-every layer accepts the shape the previous one produces, explaining any mismatch.
+:class:`AvgPool2d`, :class:`MaxPool2d`, :class:`Flatten`, :class:`Add`); a
+:class:`Network` holds the input shape (one sample, channels first, no batch axis), the
+layers in execution order and, for networks that are not a plain chain, the inputs of
+every layer (a small graph: residual blocks). By default each layer takes the previous
+layer's output, so a chain needs no ``inputs``. The network checks on construction that
+every layer accepts the shapes its inputs produce, explaining any mismatch.
 
 Array conventions: images are ``(batch, C, H, W)``, channels first, as in PyTorch and
 ONNX; conv weights are ``(C_out, C_in, kh, kw)``; dense weights are ``(n_out, n_in)``;
@@ -21,15 +24,18 @@ import numpy as np
 from .._checks import check_int
 
 __all__ = [
+    "Add",
     "AvgPool2d",
     "Conv2d",
     "Flatten",
     "Linear",
+    "MaxPool2d",
     "Network",
     "ReLU",
     "accuracy",
     "avgpool2d",
     "conv2d",
+    "maxpool2d",
 ]
 
 
@@ -257,7 +263,53 @@ class Flatten:
         return x.reshape(x.shape[0], -1)
 
 
-LAYER_TYPES = {cls.kind: cls for cls in (Conv2d, Linear, ReLU, AvgPool2d, Flatten)}
+@dataclass(eq=False)
+class MaxPool2d:
+    """Max pooling without padding (every window lies inside the input).
+
+    Attributes
+    ----------
+    kernel : (int, int)
+    stride : (int, int), default equal to ``kernel``
+    """
+
+    kernel: tuple = (2, 2)
+    stride: tuple | None = None
+    name: str = "maxpool"
+    kind = "maxpool2d"
+
+    __post_init__ = AvgPool2d.__post_init__
+    output_shape = AvgPool2d.output_shape
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Apply the layer to a batch ``x`` of shape (batch, *input shape)."""
+        return maxpool2d(x, self.kernel, self.stride)
+
+
+@dataclass(eq=False)
+class Add:
+    """Element-wise sum of two inputs of the same shape (a residual connection).
+
+    Its two inputs are named in :attr:`Network.inputs`; by convention the first is the
+    block's main branch and the second the shortcut (identity or projection).
+    """
+
+    name: str = "add"
+    kind = "add"
+    n_inputs = 2
+
+    def output_shape(self, shape: tuple, other: tuple) -> tuple:
+        """The common shape of both inputs."""
+        if tuple(shape) != tuple(other):
+            raise ValueError(f"adds inputs of different shapes {tuple(shape)} and {tuple(other)}")
+        return tuple(shape)
+
+    def __call__(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The sum ``x + y`` of two batches of the same shape."""
+        return x + y
+
+
+LAYER_TYPES = {cls.kind: cls for cls in (Conv2d, Linear, ReLU, AvgPool2d, MaxPool2d, Flatten, Add)}
 
 
 def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0, 0, 0), *,
@@ -322,6 +374,40 @@ def avgpool2d(x, kernel=(2, 2), stride=None) -> np.ndarray:
     return out / (kh * kw)
 
 
+def maxpool2d(x, kernel=(2, 2), stride=None) -> np.ndarray:
+    """Max pooling of ``x`` of shape (batch, C, H, W) without padding."""
+    kh, kw = _pair("kernel", kernel)
+    sh, sw = (kh, kw) if stride is None else _pair("stride", stride)
+    n, c, h, w = x.shape
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            part = x[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+            out = part.copy() if out is None else np.maximum(out, part)
+    return out
+
+
+def _check_inputs(layers: list, inputs) -> list[tuple[int, ...]]:
+    """Normalise ``inputs`` (None: a chain) to one tuple of node indices per layer."""
+    if inputs is None:
+        inputs = [None] * len(layers)
+    inputs = list(inputs)
+    if len(inputs) != len(layers):
+        raise ValueError(f"inputs must name the inputs of each of the {len(layers)} layers, "
+                         f"got {len(inputs)} entries")
+    out = []
+    for i, (lay, src) in enumerate(zip(layers, inputs, strict=True)):
+        n_in = getattr(lay, "n_inputs", 1)
+        src = (i - 1,) if src is None else tuple(int(k) for k in np.atleast_1d(src))
+        if len(src) != n_in or any(not -1 <= k < i for k in src):
+            raise ValueError(
+                f"inputs[{i}] ({lay.kind} '{lay.name}') must be {n_in} index(es) of earlier "
+                f"layers in [-1, {i - 1}] (-1 is the network input), got {src}")
+        out.append(src)
+    return out
+
+
 @dataclass(eq=False)
 class Network:
     """A feed-forward network: input shape plus a list of layers, shapes validated.
@@ -332,10 +418,15 @@ class Network:
         One sample's shape, channels first, no batch axis (e.g. ``(1, 28, 28)``).
     layers : list
         :class:`Conv2d`, :class:`Linear`, :class:`ReLU`, :class:`AvgPool2d`,
-        :class:`Flatten` in order.
+        :class:`MaxPool2d`, :class:`Flatten`, :class:`Add` in execution order; the last
+        layer's output is the network's output.
     name : str
     metadata : dict
         Free-form JSON-serialisable metadata (e.g. ``history`` of adjustments).
+    inputs : list of tuple of int, optional
+        ``inputs[i]`` holds the indices of the layers whose outputs ``layers[i]`` takes
+        (``-1`` is the network input; two entries for :class:`Add`). Default (None or a
+        None entry): the previous layer, so a chain needs nothing. Stored normalised.
     shapes : list of tuple
         Filled on construction: ``shapes[0]`` is the input shape, ``shapes[i+1]`` the
         output shape of ``layers[i]``.
@@ -345,6 +436,7 @@ class Network:
     layers: list
     name: str = "network"
     metadata: dict = field(default_factory=dict)
+    inputs: list | None = None
 
     def __post_init__(self):
         self.input_shape = tuple(int(s) for s in self.input_shape)
@@ -353,15 +445,19 @@ class Network:
         self.layers = list(self.layers)
         if not self.layers:
             raise ValueError("a network needs at least one layer")
-        shapes = [self.input_shape]
         for i, layer in enumerate(self.layers):
             if type(layer) not in LAYER_TYPES.values():
                 raise ValueError(f"layer {i} has unsupported type {type(layer).__name__}")
+        self.inputs = _check_inputs(self.layers, self.inputs)
+        shapes = [self.input_shape]
+        for i, layer in enumerate(self.layers):
             try:
-                shapes.append(tuple(int(s) for s in layer.output_shape(shapes[-1])))
+                shapes.append(tuple(int(s) for s in layer.output_shape(
+                    *(shapes[k + 1] for k in self.inputs[i]))))
             except ValueError as exc:
-                prev = (f"layer {i - 1} ({self.layers[i - 1].kind} '{self.layers[i - 1].name}')"
-                        if i else "the network input")
+                prev = " and ".join(
+                    f"layer {k} ({self.layers[k].kind} '{self.layers[k].name}')" if k >= 0
+                    else "the network input" for k in self.inputs[i])
                 raise ValueError(
                     f"layer {i} ({layer.kind} '{layer.name}'): {exc}; the shape comes from "
                     f"{prev}"
@@ -380,21 +476,23 @@ class Network:
         return [i for i, lay in enumerate(self.layers) if lay.kind in ("conv2d", "linear")]
 
     @property
-    def spiking_layers(self) -> list[int]:
-        """Indices of weight layers followed (possibly after pooling) by a ReLU.
+    def is_chain(self) -> bool:
+        """Whether every layer takes the previous layer's output (no residual graph)."""
+        return all(src == (i - 1,) for i, src in enumerate(self.inputs))
 
-        These become integrate-and-fire layers in the converted network; the last weight
-        layer (the readout) is not one of them.
+    @property
+    def spiking_layers(self) -> list[int]:
+        """Indices of the weight layers that own an integrate-and-fire layer, in order.
+
+        A ReLU whose input is a weight layer's output (possibly after pooling or
+        flattening) becomes a layer of IF neurons, named after that weight layer; the
+        ReLU after a residual :class:`Add` is named after the earliest weight layer that
+        feeds the sum (the block's main branch). The last weight layer (the readout) is
+        not one of them. :func:`l4theory.convert.graph.spiking_units` gives the details.
         """
-        out = []
-        for i in self.weight_layers:
-            for lay in self.layers[i + 1:]:
-                if lay.kind == "relu":
-                    out.append(i)
-                    break
-                if lay.kind in ("conv2d", "linear"):
-                    break
-        return out
+        from .graph import spiking_units
+
+        return [u.weight for u in spiking_units(self)]
 
     def n_parameters(self) -> int:
         """Total number of weights and biases."""
@@ -410,8 +508,10 @@ class Network:
                 extra = f" weight {lay.weight.shape}" + ("" if lay.bias is None else " +bias")
                 if lay.kind == "conv2d":
                     extra += f" stride {lay.stride} pad {lay.padding}"
-            elif lay.kind == "avgpool2d":
+            elif lay.kind in ("avgpool2d", "maxpool2d"):
                 extra = f" kernel {lay.kernel} stride {lay.stride}"
+            if self.inputs[i] != (i - 1,):
+                extra += f" inputs {list(self.inputs[i])}"
             lines.append(f"  [{i:2d}] {lay.kind:<9} {lay.name:<22} -> {self.shapes[i + 1]}{extra}")
         return "\n".join(lines)
 
@@ -455,9 +555,8 @@ class Network:
             rows = slice(start, min(start + batch_size, x.shape[0]))
             h = x[rows].astype(dtype, copy=False)
             outs = []
-            for lay in self.layers:
-                h = lay(h)
-                outs.append(h)
+            for lay, src in zip(self.layers, self.inputs, strict=True):
+                outs.append(lay(*(h if k < 0 else outs[k] for k in src)))
             yield rows, outs
 
     def forward(self, x, *, batch_size: int = 256) -> np.ndarray:

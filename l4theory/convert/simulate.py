@@ -67,6 +67,9 @@ import numpy as np
 from .._checks import check_alpha, check_choice, check_int
 from ..theory.discrete import ENCODERS
 from . import _kernels as K
+from ._plan import maxpool_gate, plan
+from ._plan import pool as _pool
+from .graph import spiking_units
 from .network import Network, conv2d
 
 __all__ = [
@@ -145,16 +148,16 @@ class SimResult:
 BACKENDS = ("numpy", "torch")
 
 
-def _torch_linear(kind, h, weight, bias, stride, padding):
+def _torch_linear(kind, h, weight, bias, stride, padding, device="cpu"):
     import torch
     import torch.nn.functional as F
 
     with torch.no_grad():
-        x = torch.from_numpy(h)
-        w = torch.from_numpy(weight)
-        b = None if bias is None else torch.from_numpy(bias)
+        x = torch.from_numpy(h).to(device)
+        w = torch.from_numpy(weight).to(device)
+        b = None if bias is None else torch.from_numpy(bias).to(device)
         if kind == "linear":
-            return F.linear(x, w, b).numpy()
+            return F.linear(x, w, b).cpu().numpy()
         t, left, bot, r = padding
         x = x.permute(0, 3, 1, 2)  # NCHW view with channels-last strides
         if (t, left) != (bot, r):
@@ -164,12 +167,12 @@ def _torch_linear(kind, h, weight, bias, stride, padding):
             pad = (t, left)
         w = w.contiguous(memory_format=torch.channels_last)
         out = F.conv2d(x, w, b, stride=stride, padding=pad)
-        return np.ascontiguousarray(out.permute(0, 2, 3, 1).numpy())
+        return np.ascontiguousarray(out.permute(0, 2, 3, 1).cpu().numpy())
 
 
 def linear_op(kind: str, h: np.ndarray, weight: np.ndarray, bias, stride=(1, 1),
               padding=(0, 0, 0, 0), backend: str = "numpy",
-              out: np.ndarray | None = None) -> np.ndarray:
+              out: np.ndarray | None = None, device: str = "cpu") -> np.ndarray:
     """The one place where the simulator does linear algebra (backends plug in here).
 
     Parameters
@@ -191,6 +194,9 @@ def linear_op(kind: str, h: np.ndarray, weight: np.ndarray, bias, stride=(1, 1),
         For ``linear`` with the ``numpy`` backend: a C-contiguous float32 array of the
         result's shape to write into (the simulator reuses one per layer); ignored
         otherwise.
+    device : str
+        For ``backend="torch"``: the torch device of the products (``"cpu"``,
+        ``"cuda"``, ``"cuda:1"``); the operands travel there and the result comes back.
 
     Returns
     -------
@@ -198,7 +204,7 @@ def linear_op(kind: str, h: np.ndarray, weight: np.ndarray, bias, stride=(1, 1),
         ``(R, H_out, W_out, C_out)`` or ``(R, n_out)``.
     """
     if backend == "torch":
-        return _torch_linear(kind, h, weight, bias, stride, padding)
+        return _torch_linear(kind, h, weight, bias, stride, padding, device)
     if kind == "conv2d":
         out = conv2d(h.transpose(0, 3, 1, 2), weight, bias, stride, padding)
         return out.transpose(0, 2, 3, 1)  # conv2d computes in NHWC: this view is contiguous
@@ -239,123 +245,6 @@ def encode_steps(x: np.ndarray, encoder: str, seed: int, samples: np.ndarray, t0
 
 
 # --------------------------------------------------------------------------- the plan
-
-
-@dataclass
-class _Op:
-    kind: str                      # "linear", "conv2d", "if", "pool", "flatten", "readout"
-    index: int = -1                # layer index in the network
-    weight: np.ndarray | None = None
-    bias: np.ndarray | None = None
-    stride: tuple = (1, 1)
-    padding: tuple = (0, 0, 0, 0)
-    kernel: tuple = (1, 1)
-    v_th: float = 1.0
-    slot: int = -1                 # IF state slot
-    shape: tuple = ()              # output shape per sample in the internal layout
-    weight_t: np.ndarray | None = None  # (kh, kw, C_in, C_out) for the event convolution
-
-
-def _internal(shape: tuple) -> tuple:
-    return (shape[1], shape[2], shape[0]) if len(shape) == 3 else tuple(shape)
-
-
-def _events_rule(first: bool, encoder: str) -> bool:
-    """Whether a convolution runs event-driven (:func:`_kernels.conv_events`) or dense.
-
-    Every convolution fed by spikes (an IF layer's output, possibly average-pooled: values
-    ``k / (kh kw)``) is event-driven, and so is the first one unless the encoder is
-    ``constant`` (a dense analog input). Dense layers stay on BLAS. Measured on W3 (see
-    ``docs/simulation.md``): the event kernel is 1.7-2.3x faster than im2col + sgemm at
-    input densities 0.12-0.5; a static rule keeps the summation order, and so the
-    result, independent of batch size and block length.
-    """
-    return not (first and encoder == "constant")
-
-
-def _plan(net: Network, thresholds: np.ndarray, bias_scales: np.ndarray,
-          readout_bias_scale: float, readout: str, readout_threshold: float,
-          encoder: str = "signed", backend: str = "numpy"):
-    spiking = net.spiking_layers
-    weight_layers = net.weight_layers
-    last = weight_layers[-1]
-    if last in spiking:
-        raise ValueError(f"the last weight layer ({last}, '{net.layers[last].name}') is followed "
-                         "by a ReLU; the readout layer must be linear")
-    thr = dict(zip(spiking, thresholds, strict=True))
-    bsc = dict(zip(spiking, bias_scales, strict=True))
-    bsc[last] = readout_bias_scale
-    ops: list[_Op] = []
-    chw = None         # (C, H, W) of a channels-last flatten: the next Linear's columns follow
-    pending_if = None  # weight layer whose IF has not been placed yet
-    slot = 0
-    for i, lay in enumerate(net.layers):
-        shape_out = _internal(net.shapes[i + 1])
-        if lay.kind in ("conv2d", "linear"):
-            if pending_if is not None:  # a spiking layer whose ReLU never came: cannot happen
-                raise ValueError(f"layer {pending_if}: no ReLU before the next weight layer")
-            w = np.asarray(lay.weight, dtype=np.float32)
-            if lay.kind == "linear" and chw is not None:  # columns (C, H, W) -> (H, W, C)
-                w = np.ascontiguousarray(w.reshape(w.shape[0], *chw).transpose(0, 2, 3, 1)
-                                         .reshape(w.shape[0], -1))
-            chw = None
-            b = None
-            if lay.bias is not None:
-                b = (np.asarray(lay.bias, dtype=np.float64) * bsc.get(i, 1.0)).astype(np.float32)
-            ops.append(_Op(lay.kind, i, w, b, getattr(lay, "stride", (1, 1)),
-                           getattr(lay, "padding", (0, 0, 0, 0)), shape=shape_out))
-            if (lay.kind == "conv2d" and backend == "numpy"
-                    and _events_rule(i == net.weight_layers[0], encoder)):
-                ops[-1].weight_t = np.ascontiguousarray(w.transpose(2, 3, 1, 0))
-            if i == last:
-                if readout == "spikes":
-                    ops.append(_Op("if", i, v_th=float(readout_threshold), slot=slot,
-                                   shape=shape_out))
-                    slot += 1
-                ops.append(_Op("readout", i, shape=shape_out))
-                break
-            if i in thr:
-                pending_if = i
-        elif lay.kind == "relu":
-            if pending_if is not None:
-                ops.append(_Op("if", pending_if, v_th=float(thr[pending_if]), slot=slot,
-                               shape=shape_out))
-                slot += 1
-                pending_if = None
-            # a ReLU on spikes (non-negative) is the identity
-        elif lay.kind == "avgpool2d":
-            ops.append(_Op("pool", i, kernel=lay.kernel, stride=lay.stride, shape=shape_out))
-        elif lay.kind == "flatten":
-            shp = net.shapes[i]
-            if len(shp) == 3:
-                chw = tuple(shp)
-            ops.append(_Op("flatten", i, shape=shape_out))
-        else:  # pragma: no cover - Network rejects other types
-            raise ValueError(f"unsupported layer {lay.kind}")
-    return ops, slot
-
-
-def _pool(h: np.ndarray, kernel, stride, out: np.ndarray | None = None) -> np.ndarray:
-    """Average pooling of channels-last ``h`` (R, H, W, C); sum then one division.
-
-    ``out``: optional float32 array of the result's shape to write into.
-    """
-    kh, kw = kernel
-    sh, sw = stride
-    _, hh, ww, _ = h.shape
-    ho, wo = (hh - kh) // sh + 1, (ww - kw) // sw + 1
-    if not K.DISABLED:
-        if out is None:
-            out = np.empty((h.shape[0], ho, wo, h.shape[3]), np.float32)
-        K.avgpool_nhwc(np.ascontiguousarray(h, dtype=np.float32), kh, kw, sh, sw, out)
-        return out
-    out = None
-    for i in range(kh):
-        for j in range(kw):
-            part = h[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-            out = part.copy() if out is None else np.add(out, part, out=out)
-    out /= np.float32(kh * kw)
-    return out  # the NumPy path (no JIT) allocates; speed does not matter there
 
 
 # --------------------------------------------------------------------------- simulate
@@ -411,6 +300,29 @@ def _check_ids(sample_ids, n: int) -> np.ndarray:
     return ids
 
 
+def _check_device(backend: str, device) -> None:
+    """``device`` must be ``"cpu"`` for NumPy, a torch device that exists for torch."""
+    if not isinstance(device, str):
+        raise ValueError(f"device must be a string such as 'cpu' or 'cuda', got {device!r}")
+    if backend != "torch":
+        if device != "cpu":
+            raise ValueError(f"device={device!r} needs backend='torch' (numpy runs on the cpu)")
+        return
+    try:
+        import torch
+    except ImportError:
+        raise ValueError("backend='torch' needs PyTorch (pip install l4theory[torch])") from None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got "
+                         f"{device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: torch finds no CUDA device on this machine")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={device!r}: only cpu and cuda are supported")
+
+
 def _check_options(net, o: dict) -> dict:
     """Check the keyword options of :func:`simulate`; return them cleaned."""
     spiking = net.spiking_layers
@@ -438,11 +350,7 @@ def _check_options(net, o: dict) -> dict:
         o["block_steps"] = check_int("block_steps", o["block_steps"], minimum=1)
     if not (np.isfinite(o["memory_mb"]) and o["memory_mb"] > 0):
         raise ValueError(f"memory_mb must be > 0, got {o['memory_mb']!r}")
-    if o["backend"] == "torch":
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            raise ValueError("backend='torch' needs PyTorch (pip install l4theory[bench])") from None
+    _check_device(o["backend"], o["device"])
     o["record_counts"] = tuple(int(i) for i in o["record_counts"])
     for i in o["record_counts"]:
         if i not in spiking:
@@ -463,7 +371,8 @@ def _block_length(net, ops, bsz: int, o: dict) -> int:
         return min(o["block_steps"], o["steps"])
     per_row = 4 * math.prod(net.input_shape)
     for op in ops:
-        if op.kind in ("conv2d", "linear", "pool"):  # new arrays; IF and flatten are in place
+        if op.kind in ("conv2d", "linear", "pool", "maxpool", "add") or op.copy_in:
+            # new arrays; IF and flatten are in place
             per_row += 4 * math.prod(op.shape)
     rows = max(1, int(o["memory_mb"] * 2**20) // max(per_row, 1))
     return max(1, min(o["steps"], rows // bsz))
@@ -472,7 +381,7 @@ def _block_length(net, ops, bsz: int, o: dict) -> int:
 _NO_BIAS = np.zeros(0, np.float32)
 
 
-def _conv_kernel(op: _Op):
+def _conv_kernel(op):
     """The kernel that runs the event-order convolution ``op``.
 
     Layers with at most ``K.TAPS_MAX`` inputs per output (first layers) sweep every tap
@@ -486,7 +395,7 @@ def _conv_kernel(op: _Op):
     return K.conv_taps if cin * kh * kw <= K.TAPS_MAX else K.conv_events
 
 
-def _conv_events(h: np.ndarray, op: _Op, out: np.ndarray) -> np.ndarray:
+def _conv_events(h: np.ndarray, op, out: np.ndarray) -> np.ndarray:
     """The event-order convolution of ``op`` on channels-last ``h`` into ``out``."""
     _conv_kernel(op)(np.ascontiguousarray(h, dtype=np.float32), op.weight_t,
        _NO_BIAS if op.bias is None else op.bias, op.stride, op.padding[:2], out)
@@ -517,10 +426,19 @@ class _State:
     """Per-batch simulation state: membranes, counts and the readout accumulator."""
 
     def __init__(self, sizes: dict, nb: int, n_classes: int, n_spiking: int):
+        # slots: IF membranes and counts; max-pool slots use ``cnt`` for their input sums
         self.max_current = np.full(n_spiking, -np.inf)
         self.v = {s: np.zeros(nb * sizes[s], np.float32) for s in sizes}
         self.cnt = {s: np.zeros(nb * sizes[s], np.float32) for s in sizes}
         self.acc = np.zeros((nb, n_classes), dtype=np.float64)
+
+
+def _add(op, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Residual sum ``a * f0 + b * f1`` in float32 (a factor of 1 is skipped: exact)."""
+    f0, f1 = (np.float32(f) for f in op.factors)
+    np.multiply(a, f0, out=out) if f0 != 1 else np.copyto(out, a)
+    out += b if f1 == 1 else b * f1
+    return out
 
 
 def _run_block(ops, h, st: _State, tc: int, nb: int, o: dict, predictions_block,
@@ -529,8 +447,9 @@ def _run_block(ops, h, st: _State, tc: int, nb: int, o: dict, predictions_block,
     scan = K.if_scan_numpy if K.DISABLED else K.if_scan
     alpha32 = np.float32(o["alpha"])
     hard, rathi = o["reset"] == "hard", o["semantics"] == "rathi"
-    maxpos = o["max_current_pos"]
+    vals = {-1: h}
     for pos, op in enumerate(ops):
+        h = vals[op.src[0]]
         if op.kind in ("conv2d", "linear"):
             if op.weight_t is not None:
                 h = _conv_events(h, op, bufs.get(pos, (h.shape[0], *op.shape)))
@@ -538,16 +457,23 @@ def _run_block(ops, h, st: _State, tc: int, nb: int, o: dict, predictions_block,
                 out = (bufs.get(pos, (h.shape[0], *op.shape)) if op.kind == "linear"
                        and o["backend"] == "numpy" else None)
                 h = linear_op(op.kind, h, op.weight, op.bias, op.stride, op.padding,
-                              o["backend"], out=out)
-            if op.index in maxpos:
-                k = maxpos[op.index]
-                st.max_current[k] = max(st.max_current[k], float(h.max()))
+                              o["backend"], out=out, device=o["device"])
         elif op.kind == "if":
-            flat = h.reshape(tc, -1)
-            scan(flat, st.v[op.slot], st.cnt[op.slot], np.float32(op.v_th), alpha32, hard,
-                 rathi)
+            if op.copy_in:  # the current is read elsewhere too: the scan must not overwrite it
+                buf = bufs.get(pos, h.shape)
+                np.copyto(buf, h)
+                h = buf
+            if op.record >= 0:
+                st.max_current[op.record] = max(st.max_current[op.record], float(h.max()))
+            scan(h.reshape(tc, -1), st.v[op.slot], st.cnt[op.slot], np.float32(op.v_th),
+                 alpha32, hard, rathi)
         elif op.kind == "pool":
             h = _pool(h, op.kernel, op.stride, bufs.get(pos, (h.shape[0], *op.shape)))
+        elif op.kind == "maxpool":
+            h = maxpool_gate(h, st.cnt[op.slot], op.kernel, op.stride, tc,
+                             bufs.get(pos, (h.shape[0], *op.shape)))
+        elif op.kind == "add":
+            h = _add(op, h, vals[op.src[1]], bufs.get(pos, (h.shape[0], *op.shape)))
         elif op.kind == "flatten":
             h = h.reshape(h.shape[0], -1)
         else:  # readout
@@ -555,6 +481,9 @@ def _run_block(ops, h, st: _State, tc: int, nb: int, o: dict, predictions_block,
             cum = np.cumsum(cur, axis=0, dtype=np.float64)[1:]  # step-by-step order
             st.acc = cum[-1]
             predictions_block[...] = cum.argmax(axis=2)
+        if op.record >= 0 and op.kind != "if":
+            st.max_current[op.record] = max(st.max_current[op.record], float(h.max()))
+        vals[pos] = h
 
 
 def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
@@ -564,7 +493,7 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
              memory_mb: float = 512.0, bias_scales=None, readout_bias_scale: float = 1.0,
              record_counts=(), progress: Callable[[int], None] | None = None,
              backend: str = "numpy", semantics: str = "project",
-             record_max_current: bool = False) -> SimResult:
+             record_max_current: bool = False, device: str = "cpu") -> SimResult:
     """Run the spiking version of ``net`` on inputs ``x`` for ``steps`` time steps.
 
     Parameters
@@ -619,6 +548,10 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
     record_max_current : bool
         Record the largest per-step input current into each spiking layer
         (``SimResult.max_current``; threshold balancing by spikes uses it).
+    device : str
+        Torch device of the linear algebra with ``backend="torch"`` (``"cpu"`` default,
+        ``"cuda"``); with ``backend="numpy"`` only ``"cpu"``. The input spikes, the IF
+        update and pooling stay on the CPU (``docs/performance.md``).
 
     Returns
     -------
@@ -634,17 +567,17 @@ def simulate(net: Network, x, labels=None, *, thresholds, steps: int = 75,
     o = _check_options(net, o)
     n, n_classes, spiking = x.shape[0], math.prod(net.output_shape), net.spiking_layers
     ids = _check_ids(sample_ids, n)
-    o["max_current_pos"] = ({i: k for k, i in enumerate(spiking)} if record_max_current
-                            else {})
     max_current = np.full(len(spiking), -np.inf)
-    ops, _ = _plan(net, o["thresholds"], o["bias_scales"], float(readout_bias_scale), readout,
-                   float(readout_threshold), encoder, backend)
+    ops, n_slots = plan(net, o["thresholds"], o["bias_scales"], float(readout_bias_scale), readout,
+                  float(readout_threshold), encoder, backend, record_max_current)
     bsz = min(o["batch_size"], n)
     tc_max = _block_length(net, ops, bsz, o)
     if_ops = [op for op in ops if op.kind == "if"]
     sizes = {op.slot: math.prod(op.shape) for op in if_ops}
-    totals = np.zeros(len(if_ops))
-    counts_out = {i: np.zeros((n, *net.shapes[i + 1 + _relu_offset(net, i)]), np.float32)
+    sizes.update({op.slot: math.prod(op.in_shape) for op in ops if op.kind == "maxpool"})
+    totals = np.zeros(n_slots)
+    relu_of = {u.weight: u.relu for u in spiking_units(net)}
+    counts_out = {i: np.zeros((n, *net.shapes[relu_of[i] + 1]), np.float32)
                   for i in o["record_counts"]}
     predictions = np.empty((o["steps"], n), dtype=np.int16)
     readout_final = np.empty((n, n_classes), dtype=np.float64)
@@ -687,6 +620,8 @@ def _result(net, o, predictions, readout_final, totals, if_ops, sizes, counts_ou
                       if op.index in spiking])
     params = {k: o[k] for k in ("steps", "alpha", "reset", "encoder", "readout", "seed",
                                 "backend", "semantics")}
+    if o["device"] != "cpu":
+        params["device"] = o["device"]
     params.update(thresholds=o["thresholds"].tolist(), n_samples=n, batch_size=bsz,
                   block_steps=tc_max)
     if o["readout"] == "spikes":
@@ -695,11 +630,3 @@ def _result(net, o, predictions, readout_final, totals, if_ops, sizes, counts_ou
                      spike_rates=rates, layers=tuple(spiking),
                      layer_names=tuple(net.layers[i].name for i in spiking),
                      counts=counts_out, labels=labels, params=params)
-
-
-def _relu_offset(net: Network, i: int) -> int:
-    """Offset from weight layer ``i`` to the ReLU that makes it spike (pooling between)."""
-    for k, lay in enumerate(net.layers[i + 1:], start=1):
-        if lay.kind == "relu":
-            return k
-    return 0  # pragma: no cover - only called for spiking layers

@@ -26,7 +26,8 @@ _ROOT = Path(__file__).resolve().parent.parent  # the l4theory package
 CODE_FILES = (
     "_checks.py", "adjust.py", "calibrate.py",
     "theory/discrete.py", "theory/norms.py",
-    "convert/network.py", "convert/simulate.py", "convert/_kernels.py", "convert/balance.py",
+    "convert/network.py", "convert/graph.py", "convert/simulate.py", "convert/_plan.py",
+    "convert/_kernels.py", "convert/balance.py",
     "convert/fidelity.py", "convert/diagnostics.py", "convert/first_layer.py",
     "experiment/arms.py", "experiment/tasks.py",
 )

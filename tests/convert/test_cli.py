@@ -198,3 +198,40 @@ def test_sweep_without_dask_names_the_extra(capsys, no_loading, monkeypatch):
                         lambda name, *a: None if name == "distributed" else real(name, *a))
     assert main(["sweep", str(MLP), "--workers", "2"]) == 2
     assert "l4theory[dist]" in capsys.readouterr().err
+
+
+def test_simulate_prints_baseline_and_adjusted_curves(capsys, data, tmp_path):
+    from l4theory.adjust import adjusted_network
+    from l4theory.convert.balance import balance
+    from l4theory.convert.simulate import simulate
+
+    js = tmp_path / "sim.json"
+    assert main(["simulate", str(MLP), "--data", str(data), "--sim-steps", "12", "--n-test", "8",
+                 "--n-calib", "30", "--r-s", "1,4", "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert "baseline" in out and "l4 r_s=1" in out and "l4 r_s=4" in out
+    rec = json.loads(js.read_text())
+    assert set(rec["accuracy"]) == {"baseline", "l4 r_s=1", "l4 r_s=4"} and rec["n_test"] == 8
+    # the curve is the library's own simulation of the same images and spikes
+    net = io.load_network(MLP)
+    tr, te = (datasets.load_named(str(data), s) for s in ("train", "test"))
+    idx_cal = np.sort(np.random.default_rng(0).choice(60, 30, replace=False))
+    idx = np.sort(np.random.default_rng(0).choice(20, 8, replace=False))
+    x_cal = datasets.normalize(tr.images[idx_cal])
+    bal = balance(net, x_cal, "max")
+    adj, _ = adjusted_network(net, x_cal, float(bal.thresholds[0]), 1.0)
+    res = simulate(adj, datasets.normalize(te.images[idx]), te.labels[idx],
+                   thresholds=bal.thresholds, steps=12, bias_scales=bal.bias_scales,
+                   readout_bias_scale=bal.readout_bias_scale)
+    np.testing.assert_array_equal(rec["accuracy"]["l4 r_s=1"], res.accuracy)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--device", "cuda"], "--device 'cuda': device='cuda' needs backend='torch'"),
+    (["--sim-steps", "0"], "--sim-steps 0: must be >= 1"),
+    (["--r-s", "1,x"], "--r-s: expected comma-separated numbers"),
+])
+def test_simulate_bad_options_fail_at_once(capsys, argv, words):
+    assert main(["simulate", str(MLP), *argv]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1

@@ -1,12 +1,14 @@
 """Read and write ONNX models as :class:`~l4theory.convert.network.Network` (the ``io`` extra).
 
-Reading walks the graph as a single chain from its one input; each op has one small
-handler in :data:`HANDLERS` (Conv, Gemm, MatMul, Add of a constant bias on either side,
-BatchNormalization folded into the layer before it, Relu, AveragePool,
-GlobalAveragePool, Flatten, Reshape to (batch, -1), Dropout and Identity skipped);
-``Constant`` nodes and shape computations (``Shape``, ``Gather``, ``Concat``, ... feeding a
-``Reshape``) are ignored. Any other op, a branch (e.g. a residual ``Add`` of two
-activations) or an unsupported attribute raises ``ValueError`` naming the node and op.
+Reading walks the graph's data path from its one input, in node order; each op has one
+small handler in :data:`HANDLERS` (Conv, Gemm, MatMul, Add of a constant bias on either
+side, Add of two activations (a residual connection: an :class:`Add` layer whose inputs
+are the layers producing them), BatchNormalization folded into the layer before it,
+Relu, AveragePool, MaxPool, GlobalAveragePool, Flatten, Reshape to (batch, -1), Dropout
+and Identity skipped); ``Constant`` nodes and shape computations (``Shape``, ``Gather``,
+``Concat``, ... feeding a ``Reshape``) are ignored. Any other op, any other node with
+several data inputs, or an unsupported attribute raises ``ValueError`` naming the node
+and op.
 
 Layer names: weight layers are named after their initializer (``fc1.weight`` -> ``fc1``)
 or, for exporter-generated initializer names such as ``onnx::MatMul_20``, after the
@@ -23,14 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..network import AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU
+from ..network import Add, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU
 from ._atomic import atomic_write
 from .spec import SPEC_KEY, fold_batchnorm, spec_from_network, spec_layer_name
 
 __all__ = ["HANDLERS", "read_onnx", "write_onnx"]
 
 _SPEC_FIELDS = ("format", "version", "name", "input_shape", "layers")
-_COMMUTATIVE = {"Add"}
 _AUTO_PAD_OK = (b"NOTSET", b"VALID", "NOTSET", "VALID")
 
 
@@ -45,15 +46,29 @@ def _onnx():
 
 
 class _Walk:
-    """The state of a walk along the chain: constants, layers so far, current shape."""
+    """The state of a walk along the data path: constants, layers so far, tensor shapes.
 
-    def __init__(self, onnx, numpy_helper, model, input_shape: tuple):
+    ``node_of[tensor]`` is the index of the layer that produces a data tensor (-1: the
+    graph input); ``cur`` holds the data inputs of the node being handled and ``shape``
+    the shape of the first one.
+    """
+
+    def __init__(self, onnx, numpy_helper, model, start: str, input_shape: tuple):
         self.onnx, self.numpy_helper, self.model = onnx, numpy_helper, model
         self.inits = {init.name: init for init in model.graph.initializer}
         self.arrays: dict = {}
         self.layers: list = []
+        self.inputs: list = []
+        self.shapes: list = []
+        self.node_of = {start: -1}
+        self.input_shape = input_shape
+        self.cur: list = [start]
         self.shape = input_shape
         self.names: set = set()
+
+    def shape_of(self, tensor: str) -> tuple:
+        k = self.node_of[tensor]
+        return self.input_shape if k < 0 else self.shapes[k]
 
     def const(self, name):
         """The constant named ``name`` as an array, or None if it is not a constant."""
@@ -77,12 +92,15 @@ class _Walk:
         return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
 
     def append(self, layer) -> None:
-        self.shape = layer.output_shape(self.shape)
+        """Add ``layer``, taking the current node's data inputs."""
+        self.shapes.append(tuple(layer.output_shape(*(self.shape_of(t) for t in self.cur))))
+        self.inputs.append(tuple(self.node_of[t] for t in self.cur))
         self.layers.append(layer)
 
     def last_weight_layer(self):
-        """The last layer if it is a Conv2d/Linear, else None."""
-        last = self.layers[-1] if self.layers else None
+        """The layer producing the current input if it is the last Conv2d/Linear, else None."""
+        k = self.node_of[self.cur[0]]
+        last = self.layers[k] if self.layers and k == len(self.layers) - 1 else None
         return last if last is not None and last.kind in ("conv2d", "linear") else None
 
     def weight_name(self, key: str, node) -> str:
@@ -91,7 +109,7 @@ class _Walk:
         if key.endswith(".weight"):
             base = key[: -len(".weight")]
         elif len(parts) >= 2:
-            base = parts[-2]  # exporter scope: /module/path.k/Op
+            base = _scope_path(parts[:-1])  # exporter scope: /module/path.k/Op
         else:
             base = node.name or key
         name, k = base, 1
@@ -100,6 +118,23 @@ class _Walk:
             name = f"{base}_{k}"
         self.names.add(name)
         return name
+
+
+def _scope_path(scopes: list) -> str:
+    """The module path of an exporter scope.
+
+    ``["3", "shortcut", "shortcut.0"]`` -> ``"3.shortcut.0"``; ``["classifier",
+    "classifier.1"]`` -> ``"classifier.1"``. The legacy exporter names a scope either by
+    its attribute (``conv1``) or, for the children of an ``nn.Sequential``, by
+    ``parent.k``; the latter replaces the parent.
+    """
+    path: list = []
+    for part in scopes:
+        if path and part.startswith(path[-1] + "."):
+            path[-1] = part
+        else:
+            path.append(part)
+    return ".".join(path)
 
 
 def _input(node, k: int):
@@ -153,7 +188,10 @@ def _matmul(w: _Walk, node, a: dict) -> None:
 
 
 def _add(w: _Walk, node, a: dict) -> None:
-    """A constant bias added (on either side) right after a Conv/Gemm/MatMul."""
+    """A residual sum of two activations, or a constant bias added right after a layer."""
+    if len(w.cur) == 2:
+        w.append(Add(name="add"))
+        return
     key = next((x for x in node.input if x and w.const(x) is not None), None)
     last = w.last_weight_layer()
     if key is None or last is None:
@@ -197,6 +235,19 @@ def _avgpool(w: _Walk, node, a: dict) -> None:
     w.append(AvgPool2d(a["kernel_shape"], a.get("strides", [1, 1]), name="avgpool2d"))
 
 
+def _maxpool(w: _Walk, node, a: dict) -> None:
+    if a.get("ceil_mode", 0) or any(a.get("pads", [0])) \
+            or a.get("auto_pad", b"NOTSET") not in _AUTO_PAD_OK:
+        raise ValueError("padded or ceil-mode max pooling is not supported")
+    if any(d != 1 for d in a.get("dilations", [1, 1])) or a.get("storage_order", 0):
+        raise ValueError("dilated max pooling (or a storage order) is not supported")
+    if len(node.output) > 1 and any(node.output[1:]):
+        raise ValueError("max pooling with indices is not supported")
+    if "kernel_shape" not in a:
+        raise ValueError("kernel_shape is required")
+    w.append(MaxPool2d(a["kernel_shape"], a.get("strides", [1, 1]), name="maxpool2d"))
+
+
 def _global_avgpool(w: _Walk, node, a: dict) -> None:
     if len(w.shape) != 3:
         raise ValueError(f"needs a (C, H, W) input, receives {w.shape}")
@@ -231,7 +282,7 @@ def _skip(w: _Walk, node, a: dict) -> None:
 HANDLERS = {
     "Conv": _conv, "Gemm": _gemm, "MatMul": _matmul, "Add": _add,
     "BatchNormalization": _batchnorm, "Relu": _relu, "AveragePool": _avgpool,
-    "GlobalAveragePool": _global_avgpool, "Flatten": _flatten, "Reshape": _reshape,
+    "MaxPool": _maxpool, "GlobalAveragePool": _global_avgpool, "Flatten": _flatten, "Reshape": _reshape,
     "Dropout": _skip, "Identity": _skip,
 }
 
@@ -265,39 +316,31 @@ def _graph_input(graph, inits: dict, path: Path) -> tuple[str, tuple]:
     return inputs[0].name, tuple(shape)
 
 
-def _check_chain(node, data_in: list, current: str, where: str) -> None:
-    """Refuse a node that does not take the current activation as its one data input."""
-    if node.op_type in _COMMUTATIVE and len(data_in) > 1:
-        raise ValueError(f"{where}: {node.op_type} of two activations {data_in} (a residual "
-                         "connection) is not supported: the graph is not a single chain")
-    first_ok = node.input[0] == current or node.op_type in _COMMUTATIVE
-    if data_in != [current] or not first_ok:
-        raise ValueError(f"{where}: the graph is not a single chain (input(s) {data_in}, "
-                         f"expected {current!r}); only sequential networks are supported")
-
-
-def _walk_chain(w: _Walk, start: str, path: Path) -> str:
-    """Map every node on the data path to layers; return the name of the last output."""
-    data, current = {start}, start
+def _walk_graph(w: _Walk, path: Path) -> None:
+    """Map every node on the data path to layers (in node order, a topological order)."""
     for node in w.model.graph.node:
         if node.op_type == "Constant":
             w.add_constant(node, w.attrs(node))
             continue
-        data_in = [x for x in node.input if x in data]
+        data_in = [x for x in node.input if x in w.node_of]
         if not data_in or node.op_type in ("Shape", "Size"):
             continue  # computes on constants or on the data's shape only
         where = f"{path}: node {node.name or '(unnamed)'!r} (op {node.op_type})"
-        _check_chain(node, data_in, current, where)
+        if len(data_in) > 1 and not (node.op_type == "Add" and len(data_in) == 2):
+            raise ValueError(f"{where}: takes several activations {data_in}; only Add may "
+                             "join two branches")
         handler = HANDLERS.get(node.op_type)
+        n_layers = len(w.layers)
         try:
             if handler is None:
                 raise ValueError(f"unsupported operation (supported: {', '.join(HANDLERS)})")
+            w.cur, w.shape = data_in, w.shape_of(data_in[0])
             handler(w, node, w.attrs(node))
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{where}: {exc}") from None
-        data.add(node.output[0])
-        current = node.output[0]
-    return current
+        # a new layer produces the output; skipped and folded ops pass their input on
+        w.node_of[node.output[0]] = (len(w.layers) - 1 if len(w.layers) > n_layers
+                                     else w.node_of[data_in[0]])
 
 
 def _embedded_spec(model) -> dict:
@@ -336,8 +379,8 @@ def read_onnx(path) -> Network:
     Raises
     ------
     ValueError
-        Unsupported op (the message names the node and its op type), a branching graph,
-        unsupported attributes (groups, dilations, ceil mode, pooling pads), or
+        Unsupported op (the message names the node and its op type), a node other than
+        Add joining branches, unsupported attributes (groups, dilations, ceil mode, pooling pads), or
         inconsistent shapes.
     """
     onnx, numpy_helper = _onnx()
@@ -348,16 +391,18 @@ def read_onnx(path) -> Network:
         raise ValueError(f"{path}: cannot parse as ONNX ({type(exc).__name__}: {exc})") from None
     g = model.graph
     start, input_shape = _graph_input(g, {i.name for i in g.initializer}, path)
-    w = _Walk(onnx, numpy_helper, model, input_shape)
-    current = _walk_chain(w, start, path)
+    w = _Walk(onnx, numpy_helper, model, start, input_shape)
+    _walk_graph(w, path)
     outputs = [o.name for o in g.output]
-    if current not in outputs:
-        raise ValueError(f"{path}: the chain ends at {current!r}, not at a graph output {outputs}")
+    if len(outputs) != 1 or w.node_of.get(outputs[0]) != len(w.layers) - 1 or not w.layers:
+        raise ValueError(f"{path}: the graph output {outputs} must be the output of the last "
+                         "layer on the data path")
     spec = _embedded_spec(model)
     _names_from_spec(w.layers, spec)
     extra = {k: v for k, v in spec.items() if k not in _SPEC_FIELDS}
     try:
-        return Network(input_shape, w.layers, name=g.name or path.stem, metadata=extra)
+        return Network(input_shape, w.layers, name=g.name or path.stem, metadata=extra,
+                       inputs=w.inputs)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
 
@@ -371,14 +416,17 @@ def _node(helper, lay, ins: list, out: str):
         return helper.make_node("Gemm", ins, [out], name=lay.name, transB=1)
     if lay.kind == "relu":
         return helper.make_node("Relu", ins, [out], name=lay.name)
-    if lay.kind == "avgpool2d":
-        return helper.make_node("AveragePool", ins, [out], name=lay.name,
+    if lay.kind in ("avgpool2d", "maxpool2d"):
+        op = "AveragePool" if lay.kind == "avgpool2d" else "MaxPool"
+        return helper.make_node(op, ins, [out], name=lay.name,
                                 kernel_shape=list(lay.kernel), strides=list(lay.stride))
+    if lay.kind == "add":
+        return helper.make_node("Add", ins, [out], name=lay.name)
     return helper.make_node("Flatten", ins, [out], name=lay.name, axis=1)
 
 
 def write_onnx(net: Network, path, *, overwrite: bool = False, opset: int = 17) -> Path:
-    """Write ``net`` as an ONNX model (Conv, Gemm, Relu, AveragePool, Flatten).
+    """Write ``net`` as an ONNX model (Conv, Gemm, Relu, AveragePool, MaxPool, Add, Flatten).
 
     The spec (with ``history``) is stored in ``metadata_props`` under ``l4theory_spec``;
     initializers keep the network's tensor names.
@@ -386,9 +434,9 @@ def write_onnx(net: Network, path, *, overwrite: bool = False, opset: int = 17) 
     onnx, numpy_helper = _onnx()
     from onnx import TensorProto, helper
 
-    inits, nodes, cur = [], [], "input"
+    inits, nodes, names = [], [], []
     for i, lay in enumerate(net.layers):
-        out, ins = f"t{i}_{lay.kind}", [cur]
+        out, ins = f"t{i}_{lay.kind}", ["input" if k < 0 else names[k] for k in net.inputs[i]]
         if lay.kind in ("conv2d", "linear"):
             ins.append(lay.weight_key)
             inits.append(numpy_helper.from_array(np.ascontiguousarray(lay.weight), lay.weight_key))
@@ -396,7 +444,8 @@ def write_onnx(net: Network, path, *, overwrite: bool = False, opset: int = 17) 
                 ins.append(lay.bias_key)
                 inits.append(numpy_helper.from_array(np.ascontiguousarray(lay.bias), lay.bias_key))
         nodes.append(_node(helper, lay, ins, out))
-        cur = out
+        names.append(out)
+    cur = names[-1]
     elem = TensorProto.DOUBLE if any(
         net.layers[i].weight.dtype == np.float64 for i in net.weight_layers) else TensorProto.FLOAT
     graph = helper.make_graph(

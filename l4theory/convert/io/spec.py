@@ -12,6 +12,7 @@
         "eps": 1e-05},
        {"type": "relu"},
        {"type": "avgpool2d", "kernel": [2, 2], "stride": [2, 2]},
+       {"type": "maxpool2d", "kernel": [2, 2], "stride": [2, 2]},
        {"type": "flatten"},
        {"type": "linear", "weight": "classifier.1.weight", "bias": null}],
      "history": [{"method": "l4", "r_s": 1.0, ...}]}
@@ -21,6 +22,16 @@ a ``batchnorm`` layer (PyTorch ``BatchNorm1d``/``BatchNorm2d`` in eval mode) mus
 ``conv2d`` or ``linear`` layer and is folded into it on loading; tensors the spec does not
 name (such as ``num_batches_tracked``) are ignored; other keys (``history``,
 ``input_range``) go to ``Network.metadata``.
+
+Residual networks (spec version 2). A layer may name its inputs: ``"inputs": [k]`` or,
+for ``{"type": "add"}``, ``"inputs": [k, m]``, where ``k`` and ``m`` index the spec's own
+``layers`` list (a ``batchnorm`` entry stands for the layer it is folded into) and ``-1``
+is the network input. Without ``inputs`` a layer takes the previous layer's output, so a
+version-1 spec (a chain) reads unchanged; the writer emits version 2 only for graphs::
+
+    {"type": "conv2d", "weight": "block.conv2.weight", ...},          # 7
+    {"type": "add", "inputs": [7, 3]},                                # main + shortcut
+    {"type": "relu"}
 """
 
 from __future__ import annotations
@@ -31,7 +42,17 @@ import numbers
 
 import numpy as np
 
-from ..network import LAYER_TYPES, AvgPool2d, Conv2d, Flatten, Linear, Network, ReLU
+from ..network import (
+    LAYER_TYPES,
+    Add,
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    Network,
+    ReLU,
+)
 
 __all__ = [
     "SPEC_KEY",
@@ -66,7 +87,7 @@ def spec_layer_name(d: dict) -> str:
 def spec_from_network(net: Network) -> dict:
     """The JSON-serialisable spec of ``net`` (tensor names from the layers' keys)."""
     layers = []
-    for lay in net.layers:
+    for i, lay in enumerate(net.layers):
         d: dict = {"type": lay.kind}
         if lay.kind in ("conv2d", "linear"):
             d["weight"] = lay.weight_key
@@ -74,13 +95,15 @@ def spec_from_network(net: Network) -> dict:
             if lay.kind == "conv2d":
                 d["stride"] = list(lay.stride)
                 d["padding"] = list(lay.padding)
-        elif lay.kind == "avgpool2d":
+        elif lay.kind in ("avgpool2d", "maxpool2d"):
             d["kernel"] = list(lay.kernel)
             d["stride"] = list(lay.stride)
         if lay.name != lay.kind:
             d["name"] = lay.name
+        if net.inputs[i] != (i - 1,):
+            d["inputs"] = list(net.inputs[i])
         layers.append(d)
-    spec = {"format": "l4theory.network", "version": 1, "name": net.name,
+    spec = {"format": "l4theory.network", "version": 1 if net.is_chain else 2, "name": net.name,
             "input_shape": list(net.input_shape), "layers": layers}
     for k, v in net.metadata.items():
         if k not in spec:
@@ -165,9 +188,27 @@ def _build_layer(t: str, d: dict, tensor, name: str):
     if t == "linear":
         return Linear(tensor(d.get("weight")), tensor(d.get("bias")), name=name,
                       weight_key=d.get("weight"), bias_key=d.get("bias"))
-    if t == "avgpool2d":
-        return AvgPool2d(d.get("kernel", 2), d.get("stride"), name=name)
+    if t in ("avgpool2d", "maxpool2d"):
+        cls = AvgPool2d if t == "avgpool2d" else MaxPool2d
+        return cls(d.get("kernel", 2), d.get("stride"), name=name)
+    if t == "add":
+        return Add(name=name)
     return ReLU(name=name) if t == "relu" else Flatten(name=name)
+
+
+def _spec_inputs(d: dict, i: int, node: list, t: str):
+    """A spec layer's ``inputs`` mapped from spec indices to network layer indices."""
+    src = d.get("inputs")
+    if src is None:
+        if t == "add":
+            raise ValueError("an add layer needs 'inputs': [main, shortcut]")
+        return None
+    if not isinstance(src, list) or not all(isinstance(k, int) and not isinstance(k, bool)
+                                            for k in src):
+        raise ValueError(f"inputs must be a list of spec layer indices, got {src!r}")
+    if any(not -1 <= k < i for k in src):
+        raise ValueError(f"inputs {src} must index earlier spec layers (or -1, the input)")
+    return tuple(-1 if k < 0 else node[k] for k in src)
 
 
 def _fold_spec_batchnorm(layers: list, d: dict, tensor):
@@ -223,7 +264,11 @@ def network_from_spec(spec, tensors: dict, *, source: str = "spec") -> Network:
                              f"(it holds {sorted(tensors)[:8]})")
         return tensors[key]
 
+    if spec.get("version", 1) not in (1, 2):
+        raise ValueError(f"{source}: spec version {spec.get('version')!r} is not 1 or 2")
     layers: list = []
+    inputs: list = []
+    node: list = []  # spec layer index -> network layer index
     for i, d in enumerate(spec["layers"]):
         t = d.get("type") if isinstance(d, dict) else None
         if not isinstance(t, str) or t not in SPEC_LAYER_TYPES:
@@ -232,14 +277,18 @@ def network_from_spec(spec, tensors: dict, *, source: str = "spec") -> Network:
                              f"{list(SPEC_LAYER_TYPES)})")
         try:
             if t == "batchnorm":
+                if d.get("inputs") not in (None, [i - 1]):
+                    raise ValueError("a batchnorm must take the layer just before it")
                 layers[-1:] = [_fold_spec_batchnorm(layers, d, tensor)]
             else:
+                inputs.append(_spec_inputs(d, i, node, t))
                 layers.append(_build_layer(t, d, tensor, spec_layer_name(d)))
+            node.append(len(layers) - 1)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{source}: layer {i} ({t}): {exc}") from None
     extra = {k: v for k, v in spec.items() if k not in _SPEC_FIELDS}
     try:
         return Network(spec["input_shape"], layers, name=spec.get("name", "network"),
-                       metadata=extra)
+                       metadata=extra, inputs=inputs)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{source}: {exc}") from None

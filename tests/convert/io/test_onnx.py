@@ -154,13 +154,25 @@ def test_add_with_the_bias_as_first_operand(tmp_path):
     assert [lay.name for lay in a.layers] == ["flatten", "fc1", "relu", "fc2"]
 
 
-@pytest.mark.parametrize("inputs", [["c", "x"], ["x", "c"], ["c", "c"]])
-def test_add_of_two_activations_is_refused_naming_the_op(tmp_path, inputs):
-    w = init("w", np.ones((1, 1, 3, 3)))
+@pytest.mark.parametrize("inputs, src", [(["c", "x"], (0, -1)), (["x", "c"], (-1, 0)),
+                                         (["c", "c"], (0, 0))])
+def test_add_of_two_activations_is_a_residual_add(tmp_path, inputs, src):
+    w = init("w", np.random.default_rng(3).normal(size=(1, 1, 3, 3)))
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="c", pads=[1, 1, 1, 1]),
              helper.make_node("Add", inputs, ["y"], name="residual")]
     p = save(tmp_path, make_model(nodes, [w]))
-    with pytest.raises(ValueError, match=r"node 'residual' \(op Add\): .*single chain"):
+    net = io.read_onnx(p)
+    assert [lay.kind for lay in net.layers] == ["conv2d", "add"] and net.inputs[1] == src
+    x = np.random.default_rng(4).normal(size=(2, 1, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(net.forward(x), reference(p, x), rtol=1e-5, atol=1e-5)
+
+
+def test_other_joins_of_two_activations_are_refused_naming_the_op(tmp_path):
+    w = init("w", np.ones((1, 1, 3, 3)))
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="c", pads=[1, 1, 1, 1]),
+             helper.make_node("Mul", ["c", "x"], ["y"], name="gate")]
+    p = save(tmp_path, make_model(nodes, [w]))
+    with pytest.raises(ValueError, match=r"node 'gate' \(op Mul\): takes several activations"):
         io.read_onnx(p)
 
 
@@ -185,10 +197,22 @@ def test_conv_bias_by_add_must_be_per_channel(tmp_path, bias_shape, ok):
 
 
 def test_unsupported_op_names_node(tmp_path):
-    nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="the_pool", kernel_shape=[2, 2])]
+    nodes = [helper.make_node("LpPool", ["x"], ["y"], name="the_pool", kernel_shape=[2, 2])]
     p = save(tmp_path, make_model(nodes, []))
-    with pytest.raises(ValueError, match=r"node 'the_pool' \(op MaxPool\): unsupported"):
+    with pytest.raises(ValueError, match=r"node 'the_pool' \(op LpPool\): unsupported"):
         io.read_onnx(p)
+
+
+def test_maxpool_is_read_and_padded_maxpool_refused(tmp_path):
+    nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="mp", kernel_shape=[2, 2],
+                              strides=[2, 2])]
+    p = save(tmp_path, make_model(nodes, []))
+    x = np.random.default_rng(5).normal(size=(2, 1, 8, 8)).astype(np.float32)
+    np.testing.assert_array_equal(io.read_onnx(p).forward(x), reference(p, x))
+    nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="mp", kernel_shape=[2, 2],
+                              pads=[1, 1, 1, 1])]
+    with pytest.raises(ValueError, match=r"node 'mp' \(op MaxPool\): padded"):
+        io.read_onnx(save(tmp_path, make_model(nodes, [])))
 
 
 def test_refusals(tmp_path):
