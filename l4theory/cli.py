@@ -353,7 +353,7 @@ def cmd_simulate(args) -> int:
     arms = [("baseline", net)]
     for r in args.r_s_values:
         arms.append((f"l4 r_s={r:g}", adjusted_network(net, x_cal, float(bal.thresholds[0]), r,
-                                                        encoder=args.encoder)[0]))
+                                                        encoder=args.encoder).network))
     curves = {}
     for name, arm in arms:
         res = simulate(arm, x, labels, thresholds=bal.thresholds, steps=args.sim_steps,

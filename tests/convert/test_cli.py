@@ -219,7 +219,7 @@ def test_simulate_prints_baseline_and_adjusted_curves(capsys, data, tmp_path):
     idx = np.sort(np.random.default_rng(0).choice(20, 8, replace=False))
     x_cal = datasets.normalize(tr.images[idx_cal])
     bal = balance(net, x_cal, "max")
-    adj, _ = adjusted_network(net, x_cal, float(bal.thresholds[0]), 1.0)
+    adj = adjusted_network(net, x_cal, float(bal.thresholds[0]), 1.0).network
     res = simulate(adj, datasets.normalize(te.images[idx]), te.labels[idx],
                    thresholds=bal.thresholds, steps=12, bias_scales=bal.bias_scales,
                    readout_bias_scale=bal.readout_bias_scale)

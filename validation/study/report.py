@@ -23,7 +23,7 @@ from .fidelity import fidelity_markdown, fidelity_table
 from .holdout import holdout_markdown, holdout_table
 from .power import power_markdown, power_table
 from .regime import regime_map, regime_markdown
-from .tasks import _COMPUTE, Record, recording
+from .tasks import _COMPUTE, NotRecorded, Record, recording
 
 __all__ = ["MARKDOWN", "RUN", "rebuild", "record_stem", "report", "run_part", "verify"]
 
@@ -93,11 +93,16 @@ def rebuild(records_dir: Path, out_dir: Path, mode: str, log=print) -> list[str]
         rec = Record.load(stem, replay=True)
         cfg = rec.meta["config"]
         t0 = time.perf_counter()
+        partial = ""
         with recording(rec):
-            RUN[part](cfg, Path(out_dir), workers=1, log=lambda _msg: None)
+            try:
+                RUN[part](cfg, Path(out_dir), workers=1, log=lambda _msg: None)
+            except NotRecorded:
+                # a run stopped part-way: its JSON holds every setting finished before
+                partial = ", partial: up to the first setting the record does not hold"
         done.append(part)
         log(f"rebuilt {part} from {stem.name}.record.npz ({len(rec.tasks)} tasks, "
-            f"{time.perf_counter() - t0:.1f} s)")
+            f"{time.perf_counter() - t0:.1f} s{partial})")
     return done
 
 

@@ -33,7 +33,7 @@ from l4theory.experiment.cache import json_default, write_json, write_npz
 
 from .config import load_model, load_split, model_sha
 
-__all__ = ["Record", "active_record", "ann_correct", "arm_label", "arm_network", "correct",
+__all__ = ["NotRecorded", "Record", "active_record", "ann_correct", "arm_label", "arm_network", "correct",
            "fidelity_task", "predictions_task", "recording", "run_tasks", "task_id"]
 
 #: Task fields that do not change a result (memory/speed only, or bit-identical backends).
@@ -217,6 +217,10 @@ _KIND = {predictions_task: "pred", fidelity_task: "fidelity"}
 # --------------------------------------------------------------------------- the record
 
 
+class NotRecorded(KeyError):
+    """A replayed part asked for a task its record does not hold (a partial run)."""
+
+
 class Record:
     """Per-image outcomes of a part's tasks, by :func:`task_id`; saved and replayed.
 
@@ -283,7 +287,7 @@ class Record:
         """The task's result as the part reads it (unrecorded steps hold -1)."""
         tid = task_id(task, kind)
         if tid not in self.tasks:
-            raise KeyError(f"task {tid} ({kind}, {task.get('split')}, arm {task.get('arm')}, "
+            raise NotRecorded(f"task {tid} ({kind}, {task.get('split')}, arm {task.get('arm')}, "
                            f"scale {task.get('scale')}) is not in the record")
         if kind == "pred":
             ids = np.asarray(task["ids"], dtype=np.int64)
