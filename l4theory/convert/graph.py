@@ -60,7 +60,18 @@ class Unit:
 
 
 def node_kinds(net) -> list[str]:
-    """``"current"`` or ``"spikes"`` for the output of every layer (rule 1)."""
+    """``"current"`` or ``"spikes"`` for the output of every layer (rule 1).
+
+    Parameters
+    ----------
+    net : Network
+        A network (a chain or a graph with residual adds).
+
+    Returns
+    -------
+    list of str
+        One entry per layer of ``net``: what its output carries in the spiking network.
+    """
     kinds: list[str] = []
     for lay, src in zip(net.layers, net.inputs, strict=True):
         ins = ["spikes" if k < 0 else kinds[k] for k in src]
@@ -91,7 +102,19 @@ def _feeders(net, node: int) -> set:
 
 
 def spiking_units(net) -> list[Unit]:
-    """The IF layers of the converted ``net`` in execution order (rule 1)."""
+    """The IF layers of the converted ``net`` in execution order (rule 1).
+
+    Parameters
+    ----------
+    net : Network
+        A network (a chain or a graph with residual adds).
+
+    Returns
+    -------
+    list of Unit
+        One per ReLU that receives a current: its first feeding weight layer, the node
+        before it, the ReLU's index and every weight layer feeding it.
+    """
     kinds = node_kinds(net)
     units = []
     for i, lay in enumerate(net.layers):
@@ -107,6 +130,11 @@ def spiking_units(net) -> list[Unit]:
 
 def weight_sources(net) -> dict:
     """The unit whose spikes each weight layer receives.
+
+    Parameters
+    ----------
+    net : Network
+        A network (a chain or a graph with residual adds).
 
     Returns
     -------

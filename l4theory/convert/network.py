@@ -290,7 +290,7 @@ class MaxPool2d:
 class Add:
     """Element-wise sum of two inputs of the same shape (a residual connection).
 
-    Its two inputs are named in :attr:`Network.inputs`; by convention the first is the
+    Its two inputs are named in ``Network.inputs``; by convention the first is the
     block's main branch and the second the shortcut (identity or projection).
     """
 
