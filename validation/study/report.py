@@ -23,7 +23,7 @@ from .fidelity import fidelity_markdown, fidelity_table
 from .holdout import holdout_markdown, holdout_table
 from .power import power_markdown, power_table
 from .regime import regime_map, regime_markdown
-from .tasks import _COMPUTE, NotRecorded, Record, recording
+from .tasks import _COMPUTE, NotRecorded, Record, outcome, recording
 
 __all__ = ["MARKDOWN", "RUN", "rebuild", "record_stem", "report", "run_part", "verify"]
 
@@ -106,12 +106,6 @@ def rebuild(records_dir: Path, out_dir: Path, mode: str, log=print) -> list[str]
     return done
 
 
-def _compact(kind: str, result: dict, steps) -> dict:
-    if kind == "pred":
-        return {"": np.asarray(result["predictions"])[[s - 1 for s in steps]].astype(np.uint8)}
-    return {k: np.asarray(v) for k, v in result.items() if k != "time_s"}
-
-
 def verify(records_dir: Path, mode: str, k: int, seed: int | None = None, log=print) -> bool:
     """Recompute ``k`` random recorded tasks from scratch; True when all match bit for bit.
 
@@ -146,13 +140,11 @@ def verify(records_dir: Path, mode: str, k: int, seed: int | None = None, log=pr
         kind, task = entry["kind"], entry["task"]
         t0 = time.perf_counter()
         try:
-            fresh = _compact(kind, _COMPUTE[kind](task), entry["steps"])
+            fresh = outcome(kind, _COMPUTE[kind](task), entry["steps"])
         except ImportError as exc:  # e.g. the torch backend absent: same bits with numpy
             log(f"  {part} {tid}: {exc}; recomputing with backend numpy")
-            fresh = _compact(kind, _COMPUTE[kind]({**task, "backend": "numpy"}), entry["steps"])
-        shipped = ({"": rec.arrays[tid]} if kind == "pred" else
-                   {n[len(tid) + 1:]: v for n, v in rec.arrays.items()
-                    if n.startswith(tid + "/")})
+            fresh = outcome(kind, _COMPUTE[kind]({**task, "backend": "numpy"}), entry["steps"])
+        shipped = rec.stored(tid)
         same = set(fresh) == set(shipped) and all(
             fresh[n].dtype == shipped[n].dtype and fresh[n].shape == shipped[n].shape
             and fresh[n].tobytes() == shipped[n].tobytes() for n in fresh)

@@ -33,7 +33,7 @@ from l4theory.experiment.cache import json_default, write_json, write_npz
 
 from .config import load_model, load_split, model_sha
 
-__all__ = ["NotRecorded", "Record", "active_record", "ann_correct", "arm_label", "arm_network", "correct",
+__all__ = ["NotRecorded", "Record", "outcome", "active_record", "ann_correct", "arm_label", "arm_network", "correct",
            "fidelity_task", "predictions_task", "recording", "run_tasks", "task_id"]
 
 #: Task fields that do not change a result (memory/speed only, or bit-identical backends).
@@ -217,6 +217,21 @@ _KIND = {predictions_task: "pred", fidelity_task: "fidelity"}
 # --------------------------------------------------------------------------- the record
 
 
+def outcome(kind: str, result: dict, steps) -> dict:
+    """What a record keeps of one task's result: ``{name: array}``.
+
+    A predictions task: its predicted classes at ``steps`` (1-based), uint8, under the name
+    ``""``; a fidelity task: every array of its result but the time.
+    """
+    if kind == "pred":
+        return {"": np.asarray(result["predictions"])[[s - 1 for s in steps]].astype(np.uint8)}
+    return {k: np.asarray(v) for k, v in result.items() if k != "time_s"}
+
+
+def _array_name(tid: str, name: str) -> str:
+    return tid if name == "" else f"{tid}/{name}"
+
+
 class NotRecorded(KeyError):
     """A replayed part asked for a task its record does not hold (a partial run)."""
 
@@ -247,15 +262,17 @@ class Record:
     def add(self, task: dict, kind: str, result: dict, steps) -> None:
         """Keep the outcome of one computed task."""
         tid = task_id(task, kind)
-        if kind == "pred":
-            p = np.asarray(result["predictions"])
-            self.arrays[tid] = p[[s - 1 for s in steps]].astype(np.uint8)
-            self.tasks[tid] = {"kind": kind, "task": task, "steps": [int(s) for s in steps]}
-        else:
-            for k, v in result.items():
-                if k != "time_s":
-                    self.arrays[f"{tid}/{k}"] = np.asarray(v)
-            self.tasks[tid] = {"kind": kind, "task": task, "steps": []}
+        steps = [int(s) for s in steps] if kind == "pred" else []
+        for name, a in outcome(kind, result, steps).items():
+            self.arrays[_array_name(tid, name)] = a
+        self.tasks[tid] = {"kind": kind, "task": task, "steps": steps}
+
+    def stored(self, tid: str) -> dict:
+        """The recorded outcome of task ``tid`` (as :func:`outcome` gives it)."""
+        if self.tasks[tid]["kind"] == "pred":
+            return {"": self.arrays[tid]}
+        pre = f"{tid}/"
+        return {k[len(pre):]: v for k, v in self.arrays.items() if k.startswith(pre)}
 
     def save(self, stem: Path) -> None:
         """Write ``<stem>.record.npz`` (arrays) and ``<stem>.record.json`` (index, meta)."""
@@ -295,9 +312,7 @@ class Record:
             pred[[s - 1 for s in self.tasks[tid]["steps"]]] = self.arrays[tid]
             return {"predictions": pred, "labels": load_split(task["split"])[1][ids],
                     "time_s": np.float64(0.0)}
-        pre = f"{tid}/"
-        out = {k[len(pre):]: v for k, v in self.arrays.items() if k.startswith(pre)}
-        return {**out, "time_s": np.float64(0.0)}
+        return {**self.stored(tid), "time_s": np.float64(0.0)}
 
     def ann(self, model: str, split: str, ids: np.ndarray) -> np.ndarray:
         """The ANN's predicted class of images ``ids`` of ``split`` (new ones computed, kept)."""
