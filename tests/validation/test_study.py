@@ -7,6 +7,7 @@ import pytest
 
 from l4theory.experiment import extend_to_interior, map_tasks, mde, power_of
 from validation import study
+from validation.study import common
 from validation.study.common import arm_key
 from validation.study.power import _power_plan
 
@@ -38,10 +39,10 @@ def test_split_indices_disjoint_and_seeded():
 
 
 def test_arms_and_labels():
-    soft = study._arms([0.0, 2.0, "inf"], ["l4", "exact", "ratematch", "overshoot"], "soft")
+    soft = common._arms([0.0, 2.0, "inf"], ["l4", "exact", "ratematch", "overshoot"], "soft")
     assert [study.arm_label(a) for a in soft] == [
         "none", "l4 r_s=0", "l4 r_s=2", "exact r_s=0", "exact r_s=2", "ratematch"]
-    hard = study._arms([1.0], ["l4", "overshoot"], "hard")
+    hard = common._arms([1.0], ["l4", "overshoot"], "hard")
     assert [a["method"] for a in hard] == ["none", "l4", "overshoot"]
 
 
@@ -88,7 +89,7 @@ def test_accuracy_schedule_goes_seed_by_seed_across_groups():
 @pytest.mark.slow
 def test_tasks_are_cached_and_share_spikes(tmp_path):
     cfg = study.config("quick", TINY)
-    base = study._base_task(cfg, alpha=1.0, reset="hard", semantics="project", scale=0.5,
+    base = common._base_task(cfg, alpha=1.0, reset="hard", semantics="project", scale=0.5,
                             split="test", ids=[5, 9], seed=3)
     none = study.predictions_task({**base, "arm": {"method": "none"}}, tmp_path)
     inf = study.predictions_task({**base, "arm": {"method": "l4", "r_s": "inf"}}, tmp_path)
@@ -198,8 +199,8 @@ def test_tables_end_to_end_and_figures(tmp_path):
     series = 1 + len(hr["arms"])
     assert len(list((tmp_path / "tasks").glob("pred_*.npz"))) == n_tasks + series * 2
     with np.load(tmp_path / "holdout_quick.npz") as z:
-        ids = z[f"{study._row_tag(hr)}_holdout_ids"]
-        base_h = z[f"{study._row_tag(hr)}_series0"]
+        ids = z[f"{common._row_tag(hr)}_holdout_ids"]
+        base_h = z[f"{common._row_tag(hr)}_series0"]
     used = study.split_indices(0, TINY["n_calib"], TINY["n_select"], None, n_pilot=4)
     assert ids.size == 4 and not np.intersect1d(
         ids, np.concatenate([used["calib"], used["select"], used["pilot"]])).size
@@ -278,7 +279,7 @@ def test_explore_extends_a_best_on_the_edge_until_it_is_interior(monkeypatch):
     asked.clear()
     got = extend_to_interior(sorted(truth), [arm], got, fake, key=arm_key)
     assert asked == [0.4, 0.5]
-    assert list(study._by_scale(got, arm)) == [0.2, 0.3, 0.4, 0.5]
+    assert list(common._by_scale(got, arm)) == [0.2, 0.3, 0.4, 0.5]
     # a tie goes to the lower scale: nothing more runs when 0.3 ties 0.4 and 0.2 ran
     truth.update({0.3: 0.8})
     got = fake([(arm, g) for g in (0.2, 0.3, 0.4)])
@@ -387,7 +388,7 @@ def test_editing_the_library_changes_the_study_task_keys(monkeypatch):
     from l4theory.experiment import keys
     from validation.study import tasks as tasks_mod
 
-    task = study._base_task(study.config("quick", TINY), alpha=1.0, reset="hard",
+    task = common._base_task(study.config("quick", TINY), alpha=1.0, reset="hard",
                             semantics="project", scale=0.5, split="test", ids=[5, 9], seed=3,
                             arm={"method": "none"})
     before = tasks_mod._cache_key(task, "pred")

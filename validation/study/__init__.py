@@ -33,7 +33,6 @@ from l4theory.experiment import split_indices  # noqa: E402,I001 (the study's sp
 
 from .accuracy import accuracy_markdown, accuracy_schedule, accuracy_table, recovers, verdict
 from .cli import add_arguments, handle, main
-from .common import _arms, _base_task, _by_scale, _row_tag
 from .config import CONFIGS, PAPER_SETTING, PARTS, PREREGISTERED, RECORDS_DIR, RESULTS_DIR, config
 from .confirm import confirm_markdown, confirm_reading, confirm_table
 from .explore import explore_markdown, threshold_check
@@ -45,7 +44,7 @@ from .report import rebuild, report, verify
 from .tasks import Record, arm_label, arm_network, fidelity_task, predictions_task, run_tasks
 
 __all__ = ["CONFIGS", "PAPER_SETTING", "PARTS", "PREREGISTERED", "RECORDS_DIR", "RESULTS_DIR",
-           "Record", "_arms", "_base_task", "_by_scale", "_row_tag", "accuracy_markdown",
+           "Record", "accuracy_markdown",
            "accuracy_schedule", "accuracy_table", "add_arguments", "arm_label", "arm_network",
            "config", "confirm_markdown", "confirm_reading", "confirm_table", "explore_markdown",
            "fidelity_markdown", "fidelity_table", "fidelity_task", "gap_settings", "handle",
