@@ -43,6 +43,8 @@ HERE = Path(__file__).resolve().parent
 VGG_HIDDEN = 64  # keeps all shipped files (safetensors + ONNX, both models) under 8 MB
 RESNET_WIDTHS = (16, 32, 64)  # the paper's ResNet-20 stage widths, one basic block per stage
 DEFAULT_EPOCHS = {"fmnist_vgg5": 6, "fmnist_mlp": 10, "fmnist_resnet": 2}
+N_FOLDS = 5        # cross-fitted networks: network k never sees training fold k
+FOLD_SEED = 2022   # seed of the fold permutation (l4theory.experiment.splits.folds)
 
 
 def _resnet():
@@ -227,10 +229,22 @@ def _export_resnet(model, st_path, sample):
     return spec, net.n_parameters()
 
 
+def fold_name(name: str, fold: int | None) -> str:
+    """File stem of ``name`` trained without training fold ``fold`` (None: all images)."""
+    return name if fold is None else f"{name}_fold{fold}"
+
+
 def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int, out_dir=HERE,
-          checkpoint=None, from_checkpoint=None) -> dict:
-    """Train one model (or load its checkpoint), export it, write its provenance."""
+          checkpoint=None, from_checkpoint=None, fold=None, onnx_export=True) -> dict:
+    """Train one model (or load its checkpoint), export it, write its provenance.
+
+    With ``fold`` set, the model trains on the training set minus fold ``fold`` of
+    :data:`N_FOLDS` (``l4theory.experiment.splits.folds(60000, N_FOLDS, FOLD_SEED)``), and
+    the provenance also gives its accuracy on that never-seen fold.
+    """
     import torch
+
+    from l4theory.experiment.splits import folds
 
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
@@ -239,14 +253,23 @@ def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int
     tr, te = load_fashion_mnist("train"), load_fashion_mnist("test")
     xtr = torch.from_numpy(normalize(tr.images))
     ytr = torch.from_numpy(tr.labels)
+    held = None
+    if fold is not None:
+        held = folds(len(ytr), N_FOLDS, FOLD_SEED)[fold]
+        keep = np.setdiff1d(np.arange(len(ytr)), held)
+        xfold, yfold = xtr[held], ytr[held]
+        xtr, ytr = xtr[keep], ytr[keep]
     xte = torch.from_numpy(normalize(te.images))
     yte = torch.from_numpy(te.labels)
 
     model, spec = build(name)
+    stem = fold_name(name, fold)
+    if spec is not None:
+        spec["name"] = stem
     if from_checkpoint is not None:
         history, train_time, epochs = load_checkpoint(model, from_checkpoint)
     else:
-        history, train_time = _fit(model, xtr, ytr, xte, yte, name, epochs, seed, lr, batch)
+        history, train_time = _fit(model, xtr, ytr, xte, yte, stem, epochs, seed, lr, batch)
         if checkpoint is not None:
             save_checkpoint(model, checkpoint, history, train_time, epochs)
     test_acc = evaluate(model, xte, yte)
@@ -260,23 +283,32 @@ def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int
     model.eval()
     state = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in model.state_dict().items()
              if v.is_floating_point()}
-    st_path, onnx_path, json_path = _outputs(out_dir, name)
+    st_path, onnx_path, json_path = _outputs(out_dir, stem)
     n_folded = None
     if spec is None:
         spec, n_folded = _export_resnet(model, st_path, xte[:1])
     else:
         save_file(state, str(st_path), metadata={"l4theory_spec": json.dumps(spec)})
-    torch.onnx.export(model, (xte[:1],), str(onnx_path), dynamo=False, opset_version=17,
-                      input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    if onnx_export:
+        torch.onnx.export(model, (xte[:1],), str(onnx_path), dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    fold_info = {}
+    if fold is not None:
+        fold_info = {"fold": fold, "n_folds": N_FOLDS, "fold_seed": FOLD_SEED,
+                     "fold_indices": "l4theory.experiment.splits.folds(60000, n_folds, "
+                                     "fold_seed)[fold] (training-set indices never trained on)",
+                     "fold_indices_sha256": hashlib.sha256(held.tobytes()).hexdigest(),
+                     "n_train_used": len(ytr), "ann_fold_accuracy": evaluate(model, xfold, yfold)}
     prov = {
-        "model": name,
+        "model": stem,
         "dataset": "Fashion-MNIST (original IDX files)",
         "data_files": {p.name: sha256(p) for p in (*tr.files, *te.files)},
         "preprocessing": "x / 127.5 - 1 (pixels in [-1, 1]); no augmentation",
         "ann_test_accuracy": test_acc,
         "ann_train_accuracy": train_acc,
         "n_test": len(xte),
+        **fold_info,
         "epochs": epochs,
         "seed": seed,
         "batch_size": batch,
@@ -293,7 +325,7 @@ def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int
         **({} if n_folded is None else {"n_parameters_folded": int(n_folded),
                                         "batchnorm": "folded into the conv before it on export"}),
         "files": {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
-                  for p in (st_path, onnx_path)},
+                  for p in (st_path, onnx_path) if p.exists()},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "numpy": np.__version__, "onnx": onnx.__version__,
                      "safetensors": safetensors.__version__},
@@ -301,8 +333,8 @@ def train(name: str, epochs: int, seed: int, lr: float, batch: int, threads: int
         "script": "models/train.py",
     }
     json_path.write_text(json.dumps(prov, indent=2) + "\n")
-    print(f"{name}: test acc {test_acc:.4f}, {train_time:.0f} s, wrote {st_path.name}, "
-          f"{onnx_path.name}, {json_path.name}", flush=True)
+    written = ", ".join(p.name for p in (st_path, onnx_path, json_path) if p.exists())
+    print(f"{stem}: test acc {test_acc:.4f}, {train_time:.0f} s, wrote {written}", flush=True)
     return prov
 
 
@@ -329,19 +361,24 @@ def main(argv=None) -> int:
                    help="also write the trained, unfolded state dict here (safetensors)")
     p.add_argument("--from-checkpoint", default=None,
                    help="skip training: load this checkpoint (from --checkpoint) and export it")
+    p.add_argument("--fold", type=int, default=None, choices=range(N_FOLDS), metavar="K",
+                   help=f"train without training fold K of {N_FOLDS} (cross-fitting); writes "
+                        "NAME_foldK.safetensors and .json only (no ONNX)")
     args = p.parse_args(argv)
     names = (["fmnist_mlp", "fmnist_vgg5", "fmnist_resnet"] if args.model == "all"
              else [args.model])
-    if (args.checkpoint or args.from_checkpoint) and len(names) != 1:
-        p.error("--checkpoint and --from-checkpoint need a single --model")
-    existing = [str(f) for n in names for f in _outputs(args.out, n) if f.exists()]
+    if (args.checkpoint or args.from_checkpoint or args.fold is not None) and len(names) != 1:
+        p.error("--checkpoint, --from-checkpoint and --fold need a single --model")
+    existing = [str(f) for n in names for f in _outputs(args.out, fold_name(n, args.fold))
+                if f.exists()]
     if existing and not args.overwrite:
         p.error(f"{', '.join(existing)} exist; pass --overwrite to replace them or --out DIR")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     for name in names:
         epochs = args.epochs or DEFAULT_EPOCHS[name]
         train(name, epochs, args.seed, args.lr, args.batch, args.threads, out_dir=args.out,
-              checkpoint=args.checkpoint, from_checkpoint=args.from_checkpoint)
+              checkpoint=args.checkpoint, from_checkpoint=args.from_checkpoint,
+              fold=args.fold, onnx_export=args.fold is None)
     return 0
 
 

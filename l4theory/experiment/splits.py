@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["blocks", "disjoint_subsets", "heldout_blocks", "split_indices"]
+__all__ = ["blocks", "disjoint_subsets", "folds", "heldout_blocks", "split_indices"]
 
 
 def disjoint_subsets(n_total: int, sizes, rng) -> list[np.ndarray]:
@@ -140,3 +140,36 @@ def heldout_blocks(subset_seed: int, start: int, n: int, block: int,
                          f"{n_train} training images (block={block})")
     perm = np.random.default_rng(subset_seed).permutation(n_train)[start:start + n]
     return [np.sort(perm[i:i + block]).astype(np.int64) for i in range(0, n, block)]
+
+
+def folds(n: int, k: int, seed: int) -> list[np.ndarray]:
+    """``k`` disjoint folds of ``range(n)`` from one seeded permutation (each sorted).
+
+    Fold ``j`` is ``sort(perm[j * n // k : (j + 1) * n // k])`` of
+    ``numpy.random.default_rng(seed).permutation(n)``; the folds cover ``range(n)``.
+    Used to cross-fit networks: network ``j`` trains on every image outside fold ``j``
+    and is evaluated only on fold ``j`` (and on the test set).
+
+    Parameters
+    ----------
+    n : int
+        Number of samples (>= k).
+    k : int
+        Number of folds (>= 2).
+    seed : int
+        Seed of the permutation.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``k`` sorted ``int64`` index arrays.
+
+    Raises
+    ------
+    ValueError
+        ``k < 2`` or ``n < k``.
+    """
+    if k < 2 or n < k:
+        raise ValueError(f"k={k} folds of n={n} samples: need 2 <= k <= n")
+    perm = np.random.default_rng(seed).permutation(n)
+    return [np.sort(perm[j * n // k:(j + 1) * n // k]).astype(np.int64) for j in range(k)]
