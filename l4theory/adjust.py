@@ -474,7 +474,7 @@ def _rescale(w2d: np.ndarray, s_hat: np.ndarray, r_s: float) -> float:
 
 
 def _fit(weights, inputs, v_th0, r_s, bias, stride, padding, strict, method,
-         input_var) -> _Fit:
+         input_var, mu=None) -> _Fit:
     """Validate everything and compute Eqs. 6-9 for one layer."""
     w = _check_weights(weights)
     n_out = w.shape[0]
@@ -493,9 +493,16 @@ def _fit(weights, inputs, v_th0, r_s, bias, stride, padding, strict, method,
     # Step 1: mu_j = mean over batch and windows of w_j . patch (+ b_j).
     patch = x.mean(axis=0) if w.ndim == 2 else _mean_patch(x, w.shape[2:], stride, padding)
     with np.errstate(over="ignore", invalid="ignore"):
-        mu = w2d @ patch
+        mu_current = w2d @ patch
         if b is not None:
-            mu = mu + b
+            mu_current = mu_current + b
+    if mu is None:
+        mu = mu_current
+    else:  # a measured mean (the paper's sampled membrane, membrane_mean) replaces step 1
+        mu = np.asarray(mu, dtype=np.float64)
+        if mu.shape != (n_out,) or not np.isfinite(mu).all():
+            raise ValueError(f"mu must be {n_out} finite values (one per output row), got "
+                             f"shape {mu.shape}: {fmt(mu)}")
     # Step 2: L4 norms per (flattened) row; the spread of Eq. 8.
     l4 = _l4_rows(w2d)
     spread = l4 if method == "l4" else _exact_spread(w, x, inputs, input_var, stride, padding)
@@ -586,7 +593,7 @@ def adjust_weights(weights, inputs, v_th0, r_s, *, bias=None, stride=1, padding=
     return _result(fit, weights, bias)
 
 
-def _network_fit(net, x_calib, v_th0, r_s, encoder, method, strict, input_var):
+def _network_fit(net, x_calib, v_th0, r_s, encoder, method, strict, input_var, mu=None):
     """Eqs. 6-9 on the first weight layer of ``net``: ``(index, layer, _Fit)``."""
     from .theory import spike_cumulant
 
@@ -603,13 +610,13 @@ def _network_fit(net, x_calib, v_th0, r_s, encoder, method, strict, input_var):
     else:
         es = es.reshape(len(es), -1)
     fit = _fit(layer.weight, es, v_th0, r_s, layer.bias, kw.get("stride", 1),
-               kw.get("padding", 0), strict, method, input_var)
+               kw.get("padding", 0), strict, method, input_var, mu)
     return first, layer, fit
 
 
 def adjusted_network(net, x_calib, v_th0: float, r_s: float, *, encoder: str = "signed",
                      method: str = "l4", strict: bool = False,
-                     input_var=None) -> AdjustResult:
+                     input_var=None, mu=None) -> AdjustResult:
     """A copy of ``net`` whose first weight layer is L4-adjusted (Eqs. 6-9).
 
     Parameters
@@ -631,6 +638,11 @@ def adjusted_network(net, x_calib, v_th0: float, r_s: float, *, encoder: str = "
     input_var : array_like, optional
         ``method="exact"`` only: ``Var[s]`` per input, shape of ``x_calib``; see
         :func:`adjust_weights`.
+    mu : array_like, shape (n_out,), optional
+        The mean ``mu_j`` of Eq. 6, measured elsewhere, instead of step 1's per-step
+        current ``w_j . E[s]``: the paper samples the first layer's mean membrane
+        potential on a training batch
+        (:func:`l4theory.convert.first_layer.membrane_mean`). It changes Eq. 6 only.
 
     Returns
     -------
@@ -641,7 +653,7 @@ def adjusted_network(net, x_calib, v_th0: float, r_s: float, *, encoder: str = "
         one release with a :class:`DeprecationWarning`.)
     """
     first, layer, fit = _network_fit(net, x_calib, v_th0, r_s, encoder, method, strict,
-                                     input_var)
+                                     input_var, mu)
     res = _result(fit, layer.weight, layer.bias)
     out = scale_first_layer(net, res.row_factors)
     return dataclasses.replace(res, network=out, layer=first)

@@ -69,7 +69,7 @@ for name, model in (("balanced", net), ("balanced + L4 adjustment", net_l4)):
 # %%
 # Accuracy over time steps. Both runs see identical input spikes (same ``seed``), so the
 # difference is the adjustment's alone; on 300 images its standard error is a few points, and
-# the study (``docs/study.md``) measures it on the full test set.
+# the study (``docs/study-single-network.md``) measures it on the full test set.
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, r in runs.items():

@@ -2,7 +2,7 @@
 Reading the study's shipped results
 ===================================
 
-The conversion study (``docs/study.md``) ships the per-image outcome of every task of its
+The conversion study (``docs/study-single-network.md``) ships the per-image outcome of every task of its
 full-size runs in ``records/study/``: ``<part>_full.record.json`` lists each task (what
 ran: arm, setting, threshold scale, image ids, spike seed) and ``.record.npz`` holds its
 per-image result. ``python -m validation study --report`` rebuilds every table from these

@@ -41,7 +41,7 @@ from .._checks import as_array, fmt
 from .network import Network, conv2d
 
 __all__ = ["CurrentMoments", "FirstLayerFit", "current_moments", "first_weight_layer",
-           "scale_first_layer", "scale_rows"]
+           "membrane_mean", "scale_first_layer", "scale_rows"]
 
 
 # --------------------------------------------------------------------------- lookup
@@ -181,6 +181,119 @@ def _linear(w: np.ndarray, x: np.ndarray, stride, padding) -> np.ndarray:
     if w.ndim == 2:
         return x @ w.T
     return conv2d(x, w, None, stride, padding)
+
+
+def membrane_mean(net: Network, x, *, v_th: float, steps: int, alpha: float = 1.0,
+                  reset: str = "soft", semantics: str = "project", encoder: str = "signed",
+                  seed: int = 0, sample_ids=None, bias_scale: float = 1.0,
+                  batch_size: int = 16) -> np.ndarray:
+    """Mean membrane potential of every first-layer neuron, sampled in simulation.
+
+    The paper's Eq. 6 takes ``mu_j`` as the mean membrane potential of neuron ``j``,
+    sampled on a training batch; :func:`current_moments` gives the per-step input current
+    ``w_j . E[s]`` instead, which equals it only without leak and before any reset. This
+    function runs the first layer alone (the layers after it do not act on it) under
+    ``encoder`` spikes for ``steps`` steps and averages, over the images, the output
+    positions and the steps, the value each neuron compares with its threshold:
+
+    - ``semantics="project"``: ``x[t] = alpha v[t-1] + I[t]`` (before the reset);
+    - ``semantics="rathi"``: the state ``v[t]`` (compared at step ``t + 1``), with the
+      reset of the previous spike applied in the update, as in Rathi et al.'s code.
+
+    The update is :func:`l4theory.convert._kernels.if_scan`'s, in float64. The input
+    spikes are the simulator's (:func:`l4theory.convert.simulate.encode_steps`, stream
+    key ``(seed, sample_ids[i])``).
+
+    Parameters
+    ----------
+    net : Network
+        Its first weight layer must see the encoded input directly and be followed by a
+        ReLU.
+    x : numpy.ndarray, shape (n, *net.input_shape)
+        Calibration images (normalised as for the ANN).
+    v_th : float
+        The first layer's threshold (``> 0``; ``inf``: never fires).
+    steps : int
+        Time steps (>= 1).
+    alpha : float
+        Leak factor per step in (0, 1].
+    reset : {"soft", "hard"}
+    semantics : {"project", "rathi"}
+    encoder : {"signed", "bernoulli", "poisson", "constant"}
+    seed : int
+        Seed of the input spike streams.
+    sample_ids : array_like of int, shape (n,), optional
+        Stream key of each image (default ``0 .. n-1``).
+    bias_scale : float
+        Factor on the first layer's bias (balancing).
+    batch_size : int
+        Images per batch (memory only; the result does not depend on it).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_out,)
+        Mean membrane potential per neuron (output channel), threshold units.
+
+    Raises
+    ------
+    ValueError
+        On an invalid argument (named with its value).
+    """
+    from .._checks import check_alpha, check_choice, check_int
+    from .simulate import ENCODERS, RESETS, SEMANTICS, encode_steps
+
+    first, layer = first_weight_layer(net, direct_input=True)
+    if first not in net.spiking_layers:
+        raise ValueError("the first weight layer is not followed by a ReLU (no membrane)")
+    steps = check_int("steps", steps, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    alpha = check_alpha("alpha", alpha)
+    check_choice("reset", reset, RESETS)
+    check_choice("semantics", semantics, SEMANTICS)
+    check_choice("encoder", encoder, ENCODERS)
+    if not (isinstance(v_th, (int, float, np.floating, np.integer)) and v_th > 0):
+        raise ValueError(f"v_th must be a threshold > 0 (or inf), got {v_th!r}")
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim < 2 or x.shape[1:] != tuple(net.input_shape) or len(x) < 1:
+        raise ValueError(f"x must have shape (n, {', '.join(map(str, net.input_shape))}) "
+                         f"with n >= 1, got {x.shape}")
+    ids = (np.arange(len(x)) if sample_ids is None
+           else np.asarray(sample_ids, dtype=np.int64).ravel())
+    if ids.shape != (len(x),):
+        raise ValueError(f"sample_ids must have one entry per image ({len(x)}), got "
+                         f"shape {ids.shape}")
+    w = np.asarray(layer.weight, dtype=np.float64)
+    bias = None if layer.bias is None else np.asarray(layer.bias, np.float64) * bias_scale
+    hard, rathi = reset == "hard", semantics == "rathi"
+    total = np.zeros(w.shape[0])
+    count = 0
+    for b0 in range(0, len(x), batch_size):
+        xb, ib = x[b0:b0 + batch_size], ids[b0:b0 + batch_size]
+        s = encode_steps(xb, encoder, int(seed), ib.astype(np.uint64), 0, steps)
+        shape = (-1,) if w.ndim == 2 else tuple(net.input_shape)
+        cur = _linear(w, s.reshape(steps * len(xb), *shape).astype(np.float64),
+                      layer.stride if w.ndim == 4 else 1,
+                      layer.padding if w.ndim == 4 else 0)
+        if bias is not None:
+            cur = cur + (bias if w.ndim == 2 else bias[:, None, None])
+        cur = cur.reshape(steps, len(xb), *cur.shape[1:])
+        v = np.zeros(cur.shape[1:])
+        acc = np.zeros(cur.shape[1:])
+        for t in range(steps):
+            if rathi:
+                fire = v > v_th
+                xt = alpha * v + cur[t]
+                v = np.where(fire, cur[t] if hard else xt - v_th, xt)
+                acc += v
+            else:
+                xt = alpha * v + cur[t]
+                acc += xt
+                fire = xt >= v_th
+                v = np.where(fire, 0.0 if hard else xt - v_th, xt)
+        axes = (0,) if w.ndim == 2 else (0, 2, 3)
+        total += acc.sum(axis=axes)
+        count += len(xb) * steps * (1 if w.ndim == 2 else acc.shape[2] * acc.shape[3])
+    return total / count
 
 
 # --------------------------------------------------------------------------- row scaling

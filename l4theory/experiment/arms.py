@@ -2,7 +2,10 @@
 
 An :class:`Arm` names a method and its parameters -- ``none`` (the converted network as it
 is), ``l4`` and ``exact`` with a smoothing ratio ``r_s`` (Eqs. 6-9, :mod:`l4theory.adjust`),
-``ratematch`` and ``overshoot`` (:mod:`l4theory.calibrate`). :func:`fit_arm` returns the
+``ratematch`` and ``overshoot`` (:mod:`l4theory.calibrate`). An ``l4``/``exact`` arm with
+``mu="membrane"`` takes Eq. 6's mean from the first layer's membrane potential sampled in
+simulation at the setting (:func:`l4theory.convert.first_layer.membrane_mean`, as the
+paper does) instead of the per-step input current. :func:`fit_arm` returns the
 network an arm runs and a JSON-safe summary of its fit. A fit depends only on what its
 method reads (L4 and exact: the network, the calibration images, the balanced first
 threshold and the encoder; rate matching and overshoot also on the setting and the
@@ -20,14 +23,18 @@ import numpy as np
 
 from .keys import digest_arrays, network_digest, task_key
 
-__all__ = ["METHODS", "Arm", "clear_fits", "fit_arm", "fit_count", "fit_key"]
+__all__ = ["MEMBRANE_SEED", "METHODS", "Arm", "clear_fits", "fit_arm", "fit_count", "fit_key"]
 
 #: The first-layer methods.
 METHODS = ("none", "l4", "exact", "ratematch", "overshoot")
 _SETTING_FREE = ("none", "l4", "exact")  # fits that do not depend on the simulation setting
+_MU = (None, "membrane")
+#: Input spike seed of the membrane sampling of ``mu="membrane"`` arms (default).
+MEMBRANE_SEED = 30_000
 
 _FITS: dict = {}
 _COUNT: dict = {}
+_MEMBRANE: dict = {}  # sampled membrane means, shared by the arms that differ in r_s only
 
 
 @dataclass(frozen=True)
@@ -41,12 +48,19 @@ class Arm:
         Smoothing ratio of ``l4``/``exact`` (``>= 0``; ``math.inf`` leaves the layer as it
         is); None for the other methods.
     fit_seed : int or None
-        Input spike seed of the rate-matching fit's runs (None: the default, 20000).
+        Input spike seed of the rate-matching fit's runs (None: the default, 20000), or
+        of the membrane sampling of a ``mu="membrane"`` arm (None: 30000).
+    mu : {None, "membrane"}
+        ``l4``/``exact`` only: the mean of Eq. 6. None: the per-step input current
+        ``w_j . E[s]``; ``"membrane"``: the first layer's mean membrane potential sampled
+        on the calibration images at the setting and the balanced threshold ``v_th0``
+        (the paper's).
     """
 
     method: str
     r_s: float | None = None
     fit_seed: int | None = None
+    mu: str | None = None
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -65,6 +79,10 @@ class Arm:
             object.__setattr__(self, "r_s", r)
         elif self.r_s is not None:
             raise ValueError(f"a {self.method} arm takes no r_s, got {self.r_s!r}")
+        if self.mu not in _MU:
+            raise ValueError(f"arm mu must be one of {_MU}, got {self.mu!r}")
+        if self.mu is not None and self.method not in ("l4", "exact"):
+            raise ValueError(f"a {self.method} arm takes no mu, got {self.mu!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> Arm:
@@ -81,10 +99,10 @@ class Arm:
         Arm
             The arm, validated.
         """
-        unknown = set(d) - {"method", "r_s", "fit_seed"}
+        unknown = set(d) - {"method", "r_s", "fit_seed", "mu"}
         if unknown:
             raise ValueError(f"unknown arm fields {sorted(unknown)} in {d!r}")
-        return cls(d["method"], d.get("r_s"), d.get("fit_seed"))
+        return cls(d["method"], d.get("r_s"), d.get("fit_seed"), d.get("mu"))
 
     def to_dict(self) -> dict:
         """The JSON form (``r_s`` only for L4/exact, ``"inf"`` for infinity).
@@ -100,13 +118,16 @@ class Arm:
             d["r_s"] = "inf" if math.isinf(self.r_s) else self.r_s
         if self.fit_seed is not None:
             d["fit_seed"] = self.fit_seed
+        if self.mu is not None:
+            d["mu"] = self.mu
         return d
 
     @property
     def label(self) -> str:
         """Short text name (``"l4 r_s=0.5"``, ``"ratematch"``)."""
+        mu = "" if self.mu is None else f" mu={self.mu}"
         if self.r_s is not None:
-            return f"{self.method} r_s={self.r_s:g}"
+            return f"{self.method} r_s={self.r_s:g}{mu}"
         return self.method
 
 
@@ -141,8 +162,10 @@ def fit_key(arm: Arm, net, x_cal, *, v_th0: float, v_th: float, setting: dict,
         64 hex digits (:func:`~l4theory.experiment.keys.task_key` of kind ``"arm"``).
     """
     base = (arm.to_dict(), network_digest(net), digest_arrays(np.asarray(x_cal)), encoder)
-    if arm.method in _SETTING_FREE:
+    if arm.method in _SETTING_FREE and arm.mu is None:
         return task_key("arm", *base, float(v_th0))
+    if arm.mu is not None:  # the sampled membrane depends on the setting, not on the scale
+        return task_key("arm", *base, float(v_th0), float(bias_scale), setting)
     return task_key("arm", *base, float(v_th), float(bias_scale), setting)
 
 
@@ -190,9 +213,27 @@ def _fit(arm, net, x_cal, v_th0, v_th, setting, encoder, bias_scale):
     if arm.method in ("l4", "exact"):
         from ..adjust import adjusted_network
 
+        mu = None
+        if arm.mu == "membrane":
+            from ..convert.first_layer import membrane_mean
+
+            seed = MEMBRANE_SEED if arm.fit_seed is None else arm.fit_seed
+            key = task_key("membrane", network_digest(net), digest_arrays(np.asarray(x_cal)),
+                           encoder, float(v_th0), float(bias_scale), setting, seed)
+            if key not in _MEMBRANE:
+                _MEMBRANE[key] = membrane_mean(
+                    net, x_cal, v_th=float(v_th0), steps=setting["steps"],
+                    alpha=setting["alpha"], reset=setting["reset"],
+                    semantics=setting["semantics"], encoder=encoder, seed=seed,
+                    bias_scale=float(bias_scale))
+            mu = _MEMBRANE[key]
         res = adjusted_network(net, x_cal, float(v_th0), arm.r_s, encoder=encoder,
-                               method=arm.method)
-        return res.network, res.summary()
+                               method=arm.method, mu=mu)
+        summary = res.summary()
+        if mu is not None:
+            summary["mu"] = {"source": "membrane", "min": float(mu.min()),
+                             "max": float(mu.max()), "mean": float(mu.mean())}
+        return res.network, summary
     from ..calibrate import adjusted_first_layer
 
     sim = {} if setting["semantics"] == "project" else {"semantics": setting["semantics"]}
@@ -224,3 +265,4 @@ def clear_fits() -> None:
     """Forget every fit kept in this process (tests; memory)."""
     _FITS.clear()
     _COUNT.clear()
+    _MEMBRANE.clear()

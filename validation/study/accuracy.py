@@ -132,7 +132,8 @@ def _accuracy_plan(cfg: dict, out_dir: Path) -> tuple[dict, list, dict]:
     cap = PREREGISTERED["max_seeds"]
     seeds = {g: need.get(g, cap) for g in settings}
     gap = [tuple(s) for s in gap_settings(out_dir, cfg["mode"])]
-    # the paper's setting first (docs/study.md, the first stage's new order), then the gaps, largest first
+    # the paper's setting first (docs/study-single-network.md, the first stage's new
+    # order), then the gaps, largest first
     groups = [g for g in ([g for g in settings if g not in gap], gap) if g]
     return {**PREREGISTERED, "settings": [list(g) for g in settings]}, groups, seeds
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .config import CONFIGS, PARTS, RECORDS_DIR, RESULTS_DIR, config
+from .cross import cross_part
 from .report import rebuild, report, run_part, verify
 
 __all__ = ["add_arguments", "handle", "main"]
@@ -42,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify", type=int, default=None, metavar="K",
                    help="recompute K randomly chosen recorded tasks from scratch and compare "
                         "them bit for bit with the record (exit status 1 on a difference)")
+    p.add_argument("--block", default=None, metavar="K:SETTING",
+                   help="with --part cross: run one block, network K at SETTING "
+                        "(e.g. 0:paper-rathi)")
     p.add_argument("--verify-seed", type=int, default=None,
                    help="seed of the --verify draw (default: a fresh one, printed)")
 
@@ -82,9 +86,15 @@ def handle(args) -> int:
         _log(f"report: {len(done)} parts rebuilt from {records} in "
              f"{time.perf_counter() - t0:.1f} s")
         return 0
+    if args.block is not None and args.part != "cross":
+        raise ValueError(f"--block needs --part cross, got --part {args.part}")
     parts = PARTS if args.part == "all" else (args.part,)
     for part in parts:
-        run_part(part, cfg, out_dir, records, workers=args.workers, log=_log)
+        if part == "cross":
+            cross_part(mode, out_dir, records, workers=args.workers, block=args.block,
+                       backend=args.backend, log=_log)
+        else:
+            run_part(part, cfg, out_dir, records, workers=args.workers, log=_log)
     if not args.no_figure:
         _log("figures: python -m figures study_regime study_fidelity study_accuracy "
              "study_confirm study_holdout" + (" --quick" if mode == "quick" else ""))

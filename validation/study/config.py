@@ -20,7 +20,7 @@ RESULTS_DIR = REPO_ROOT / "results" / "study"
 RECORDS_DIR = REPO_ROOT / "records" / "study"
 
 #: The parts, in the order ``--part all`` runs them.
-PARTS = ("regime", "fidelity", "power", "accuracy", "explore", "confirm", "holdout")
+PARTS = ("regime", "fidelity", "power", "accuracy", "explore", "confirm", "holdout", "cross")
 
 #: Sizes of the two modes. ``scales`` multiply every balanced threshold.
 CONFIGS = {
@@ -50,20 +50,20 @@ CONFIGS = {
         "fidelity": {"n_images": 100, "scale": 0.5, "steps": [15, 75],
                      "settings": [[1.0, "soft"], [1.0, "hard"], [0.9, "soft"], [0.85, "hard"]],
                      "r_s": [0.0, 0.25, 0.5, 1.0, 2.0, "inf"], "max_pairs": 200_000},
-        "accuracy": None,  # filled from the pre-registered plan (docs/study.md)
+        "accuracy": None,  # filled from the pre-registered plan (docs/study-single-network.md)
         "power": {"n_pilot": 1000, "seeds": [0, 1]},
-        # the confirmatory stage (docs/study.md; planned after the first stage's results):
+        # the confirmatory stage (docs/study-single-network.md; planned after the first stage's results):
         # the power pilot's images
         "confirm": {"n_select": 1000, "seed": 50_000,
                     "start": [round(0.3 + 0.05 * i, 2) for i in range(9)],
                     "grid": [round(0.1 + 0.05 * i, 2) for i in range(29)]},
-        # the held-out images stage (docs/study.md; planned after the confirmatory result):
+        # the held-out images stage (docs/study-single-network.md; planned after the confirmatory result):
         # training images no choice of the study used (the network was trained on them)
         "holdout": {"block": 5000, "seed": 60_000, "target_mde": 0.0027, "cap": 40_000},
     },
 }
 
-#: The first stage's arms and selection (docs/study.md, "Pre-registered plan").
+#: The first stage's arms and selection (docs/study-single-network.md, "Pre-registered plan").
 #: Its settings come from the regime map by the rule of the plan (:func:`preregistered`).
 PREREGISTERED = {
     "r_s": [0.0, 0.25, 0.5, 1.0, 2.0, "inf"], "methods": ["l4", "exact", "ratematch",
@@ -87,7 +87,7 @@ def config(mode: str, overrides: dict | None = None) -> dict:
     return cfg
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=16)
 def model_sha(path: Path) -> str:
     """sha256 of a model file (cached: every task id names the model by it)."""
     return file_sha256(path)
@@ -108,7 +108,7 @@ def model_path(name: str) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=8)
 def load_model(name: str):
     """``(path, Network)`` of a shipped model."""
     from l4theory.convert.io import load_network

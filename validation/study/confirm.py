@@ -87,7 +87,7 @@ def confirm_setting(cfg: dict, row: dict, *, workers: int = 1, cache=None) -> di
     return out
 
 def confirm_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
-    """The confirmatory stage (docs/study.md) at every finished setting.
+    """The confirmatory stage (docs/study-single-network.md) at every finished setting.
 
     Reads ``accuracy_<mode>.json`` (the first stage's rows and their selected arms) and
     runs :func:`confirm_setting` for each row in its order; writes ``confirm_<mode>.json``

@@ -95,7 +95,7 @@ def holdout_setting(cfg: dict, row: dict, *, workers: int = 1, cache=None) -> tu
     return out, arrays
 
 def holdout_table(cfg: dict, out_dir: Path, *, workers: int = 1, log=print) -> dict:
-    """The held-out images stage (docs/study.md) at every row of ``confirm_<mode>.json``.
+    """The held-out images stage (docs/study-single-network.md) at every row of ``confirm_<mode>.json``.
 
     Writes ``holdout_<mode>.json/.npz`` after each setting (per-image correctness of every
     series on the held-out images, and their indices, in the npz).

@@ -23,7 +23,7 @@ from .fidelity import fidelity_markdown, fidelity_table
 from .holdout import holdout_markdown, holdout_table
 from .power import power_markdown, power_table
 from .regime import regime_map, regime_markdown
-from .tasks import _COMPUTE, NotRecorded, Record, outcome, recording
+from .tasks import _COMPUTE, NotRecorded, Record, outcome, recording, task_ids
 
 __all__ = ["MARKDOWN", "RUN", "rebuild", "record_stem", "report", "run_part", "verify"]
 
@@ -66,7 +66,12 @@ def run_part(part: str, cfg: dict, out_dir: Path, records_dir: Path, *, workers:
 
 def report(out_dir: Path, mode: str) -> str:
     """Markdown of every part of the study found in ``out_dir``."""
+    from .cross_report import cross_markdown
+
     parts = []
+    path = Path(out_dir) / f"cross_{mode}.json"
+    if path.exists():
+        parts.append(cross_markdown(json.loads(path.read_text())))
     for part, fn in MARKDOWN.items():
         path = Path(out_dir) / f"{part}_{mode}.json"
         if path.exists():
@@ -85,7 +90,13 @@ def rebuild(records_dir: Path, out_dir: Path, mode: str, log=print) -> list[str]
     Each part runs with the configuration it was run with (from its record), and writes
     its JSON as a run would, with the run's provenance and a ``rebuilt`` entry.
     """
+    from .cross import rebuild_cross
+
     done = []
+    t0 = time.perf_counter()
+    if rebuild_cross(records_dir, out_dir, mode, log=log):
+        done.append("cross")
+        log(f"rebuilt cross in {time.perf_counter() - t0:.1f} s")
     for part in RUN:
         stem = record_stem(records_dir, part, mode)
         if not _has_record(stem):
@@ -120,12 +131,17 @@ def verify(records_dir: Path, mode: str, k: int, seed: int | None = None, log=pr
     """
     if k < 1:
         raise ValueError(f"--verify must be >= 1, got {k}")
+    from .cross import merged_record
+
     items = []
     for part in RUN:
         stem = record_stem(records_dir, part, mode)
         if _has_record(stem):
             rec = Record.load(stem, replay=True)
             items += [(part, tid, rec) for tid in sorted(rec.tasks)]
+    cross = merged_record(records_dir)
+    if cross is not None:
+        items += [("cross", tid, cross) for tid in sorted(cross.tasks)]
     if not items:
         raise FileNotFoundError(f"no study records ({mode}) in {records_dir}")
     if seed is None:
@@ -149,7 +165,7 @@ def verify(records_dir: Path, mode: str, k: int, seed: int | None = None, log=pr
             fresh[n].dtype == shipped[n].dtype and fresh[n].shape == shipped[n].shape
             and fresh[n].tobytes() == shipped[n].tobytes() for n in fresh)
         ok &= same
-        log(f"  {part} {tid} ({kind}, {len(task['ids'])} images, arm {task['arm']}, scale "
+        log(f"  {part} {tid} ({kind}, {task_ids(task).size} images, arm {task['arm']}, scale "
             f"{task['scale']}): {'identical' if same else 'DIFFERENT'} "
             f"({time.perf_counter() - t0:.1f} s)")
     return ok

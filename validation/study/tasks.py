@@ -33,11 +33,26 @@ from l4theory.experiment.cache import json_default, write_json, write_npz
 
 from .config import load_model, load_split, model_sha
 
-__all__ = ["NotRecorded", "Record", "outcome", "active_record", "ann_correct", "arm_label", "arm_network", "correct",
+__all__ = ["PRED_KINDS", "NotRecorded", "Record", "active_record", "ann_correct", "arm_label",
+           "arm_network", "correct", "outcome", "task_ids",
            "fidelity_task", "predictions_task", "recording", "run_tasks", "task_id"]
 
 #: Task fields that do not change a result (memory/speed only, or bit-identical backends).
 _NOT_IN_ID = ("batch_size", "backend")
+#: Task kinds whose outcome is the predicted class of every image at some steps.
+PRED_KINDS = ("pred", "xpred")
+
+
+#: Resolvers of image descriptors: a task may name its images by
+#: ``"images": {"of": name, ...}`` instead of listing ``ids``; ``_IDS[name](task)`` gives them.
+_IDS: dict = {}
+
+
+def task_ids(task: dict) -> np.ndarray:
+    """The dataset indices of a task's images: its ``ids``, or what its ``images`` names."""
+    if "ids" in task:
+        return np.asarray(task["ids"], dtype=np.int64)
+    return np.asarray(_IDS[task["images"]["of"]](task), dtype=np.int64)
 
 
 def arm_label(arm: dict) -> str:
@@ -223,7 +238,7 @@ def outcome(kind: str, result: dict, steps) -> dict:
     A predictions task: its predicted classes at ``steps`` (1-based), uint8, under the name
     ``""``; a fidelity task: every array of its result but the time.
     """
-    if kind == "pred":
+    if kind in PRED_KINDS:
         return {"": np.asarray(result["predictions"])[[s - 1 for s in steps]].astype(np.uint8)}
     return {k: np.asarray(v) for k, v in result.items() if k != "time_s"}
 
@@ -262,14 +277,14 @@ class Record:
     def add(self, task: dict, kind: str, result: dict, steps) -> None:
         """Keep the outcome of one computed task."""
         tid = task_id(task, kind)
-        steps = [int(s) for s in steps] if kind == "pred" else []
+        steps = [int(s) for s in steps] if kind in PRED_KINDS else []
         for name, a in outcome(kind, result, steps).items():
             self.arrays[_array_name(tid, name)] = a
         self.tasks[tid] = {"kind": kind, "task": task, "steps": steps}
 
     def stored(self, tid: str) -> dict:
         """The recorded outcome of task ``tid`` (as :func:`outcome` gives it)."""
-        if self.tasks[tid]["kind"] == "pred":
+        if self.tasks[tid]["kind"] in PRED_KINDS:
             return {"": self.arrays[tid]}
         pre = f"{tid}/"
         return {k[len(pre):]: v for k, v in self.arrays.items() if k.startswith(pre)}
@@ -306,8 +321,8 @@ class Record:
         if tid not in self.tasks:
             raise NotRecorded(f"task {tid} ({kind}, {task.get('split')}, arm {task.get('arm')}, "
                            f"scale {task.get('scale')}) is not in the record")
-        if kind == "pred":
-            ids = np.asarray(task["ids"], dtype=np.int64)
+        if kind in PRED_KINDS:
+            ids = task_ids(task)
             pred = np.full((int(task["steps"]), ids.size), -1, np.int16)
             pred[[s - 1 for s in self.tasks[tid]["steps"]]] = self.arrays[tid]
             return {"predictions": pred, "labels": load_split(task["split"])[1][ids],
@@ -378,7 +393,7 @@ def run_tasks(fn, tasks: list, workers: int = 1, cache_dir=None, steps=None) -> 
         return [rec.result(t, kind) for t in tasks]
 
     def need(t):
-        if kind != "pred":
+        if kind not in PRED_KINDS:
             return ()
         return sorted({s for s in (steps or ()) if s <= t["steps"]} | {t["steps"]})
 
