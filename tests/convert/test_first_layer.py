@@ -224,3 +224,115 @@ def test_first_layer_fit_summary_and_deprecated_unpacking():
     bare = FirstLayerFit(method="demo", row_factors=np.ones(2), weights=np.eye(2), bias=None)
     with pytest.raises(TypeError, match="not iterable"):
         list(bare)
+
+
+# --------------------------------------------------------------------------- membrane mean
+
+
+def _membrane_net(rng):
+    w = rng.normal(0.0, 0.6, (3, 1, 3, 3)).astype(np.float32)
+    b = rng.normal(0.0, 0.1, 3).astype(np.float32)
+    return Network((1, 5, 5), [Conv2d(w, b, padding=(1, 1, 1, 1), name="c"), ReLU(),
+                               Flatten(), Linear(rng.normal(0, 1, (2, 75)).astype(np.float32)),
+                               ])
+
+
+def slow_membrane(net, x, v_th, steps, alpha, reset, semantics, seed):
+    """Per-neuron loop over steps, the currents from explicit windows; the mean per channel."""
+    from l4theory.convert.simulate import encode_steps
+
+    conv = net.layers[0]
+    w = conv.weight.astype(np.float64)
+    s = encode_steps(x, "signed", seed, np.arange(len(x), dtype=np.uint64), 0, steps)
+    s = s.reshape(steps, len(x), *x.shape[1:])
+    total, count = np.zeros(w.shape[0]), 0
+    for n in range(len(x)):
+        cur = np.stack([slow_moments(w, s[t, n][None], s[t, n][None] ** 2, conv.bias,
+                                     conv.stride, conv.padding)[0][0] for t in range(steps)])
+        for c in range(w.shape[0]):
+            for i in range(cur.shape[2]):
+                for j in range(cur.shape[3]):
+                    v = 0.0
+                    for t in range(steps):
+                        if semantics == "rathi":
+                            fire = v > v_th
+                            xt = alpha * v + cur[t, c, i, j]
+                            v = (cur[t, c, i, j] if reset == "hard" else xt - v_th) if fire else xt
+                            total[c] += v
+                        else:
+                            xt = alpha * v + cur[t, c, i, j]
+                            total[c] += xt
+                            v = (0.0 if reset == "hard" else xt - v_th) if xt >= v_th else xt
+        count += steps * cur.shape[2] * cur.shape[3]
+    return total / count
+
+
+@pytest.mark.parametrize("semantics", ["project", "rathi"])
+@pytest.mark.parametrize("reset,alpha", [("soft", 1.0), ("hard", 0.85)])
+def test_membrane_mean_matches_a_per_neuron_loop(semantics, reset, alpha):
+    from l4theory.convert.first_layer import membrane_mean
+
+    rng = np.random.default_rng(3)
+    net = _membrane_net(rng)
+    x = rng.uniform(-1, 1, (3, 1, 5, 5)).astype(np.float32)
+    got = membrane_mean(net, x, v_th=0.4, steps=6, alpha=alpha, reset=reset,
+                        semantics=semantics, seed=9, batch_size=2)
+    want = slow_membrane(net, x, 0.4, 6, alpha, reset, semantics, 9)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_membrane_mean_without_firing_is_the_mean_cumulative_current():
+    """v_th = inf, no leak: the membrane after t steps is the sum of t currents, whose mean
+    over the calibration set tends to t * (w . E[s]); averaged over t = 1..T it is
+    (T + 1) / 2 times the per-step current mean (Monte Carlo: within 5 standard errors)."""
+    from l4theory.convert.first_layer import membrane_mean
+
+    rng = np.random.default_rng(4)
+    net = _membrane_net(rng)
+    x = rng.uniform(-1, 1, (40, 1, 5, 5)).astype(np.float32)
+    steps = 5
+    got = membrane_mean(net, x, v_th=np.inf, steps=steps, seed=1)
+    conv = net.layers[0]
+    cm = current_moments(conv.weight, np.clip(x, -1, 1).astype(np.float64),
+                         np.abs(x) * (1 - np.abs(x)), bias=conv.bias, padding=conv.padding)
+    want = (steps + 1) / 2 * cm.mean.mean(axis=(0, 2, 3))
+    # the sum of per-step variances over steps of the weights (1..T), per channel
+    var_mean = cm.var.mean(axis=(0, 2, 3)) * sum(k * k for k in range(1, steps + 1)) / steps ** 2
+    se = np.sqrt(var_mean / (x.shape[0] * 25))
+    assert np.all(np.abs(got - want) < 5 * se + 1e-12), (got, want, se)
+
+
+def test_membrane_mean_rejects_bad_input():
+    from l4theory.convert.first_layer import membrane_mean
+
+    net = _membrane_net(np.random.default_rng(0))
+    x = np.zeros((2, 1, 5, 5), np.float32)
+    for kw, word in [({"v_th": 0.0}, "v_th"), ({"v_th": 1.0, "steps": 0}, "steps"),
+                     ({"v_th": 1.0, "alpha": 1.5}, "alpha"),
+                     ({"v_th": 1.0, "reset": "zero"}, "reset"),
+                     ({"v_th": 1.0, "semantics": "x"}, "semantics")]:
+        with pytest.raises(ValueError, match=word):
+            membrane_mean(net, x, **{"steps": 3, **kw})
+    with pytest.raises(ValueError, match="x must have shape"):
+        membrane_mean(net, np.zeros((2, 1, 4, 4)), v_th=1.0, steps=2)
+    with pytest.raises(ValueError, match="sample_ids"):
+        membrane_mean(net, x, v_th=1.0, steps=2, sample_ids=[1])
+
+
+def test_adjusted_network_with_a_given_mu():
+    """mu= replaces step 1 only: the current's own mean gives identical factors; any other
+    mu enters Eq. 6 exactly."""
+    from l4theory.adjust import adjusted_network
+
+    rng = np.random.default_rng(5)
+    net = _membrane_net(rng)
+    x = rng.uniform(-1, 1, (6, 1, 5, 5)).astype(np.float32)
+    ref = adjusted_network(net, x, 0.7, 0.5)
+    same = adjusted_network(net, x, 0.7, 0.5, mu=ref.mu)
+    np.testing.assert_array_equal(same.row_factors, ref.row_factors)
+    mu = np.array([0.1, -0.2, 0.3])
+    got = adjusted_network(net, x, 0.7, 0.5, mu=mu)
+    np.testing.assert_allclose(got.v_hat, mu + got.rho * (0.7 - mu), rtol=1e-14)
+    np.testing.assert_array_equal(got.rho, ref.rho)
+    with pytest.raises(ValueError, match="mu must be 3 finite"):
+        adjusted_network(net, x, 0.7, 0.5, mu=[1.0, 2.0])

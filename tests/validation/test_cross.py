@@ -1,0 +1,105 @@
+"""The cross-fitted study: folds and images per network, the tie rules, the block runner."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from l4theory.experiment.splits import folds
+from validation.study import cross
+
+
+def test_folds_partition_and_are_seeded():
+    f = folds(60_000, 5, 2022)
+    assert [x.size for x in f] == [12_000] * 5
+    np.testing.assert_array_equal(np.sort(np.concatenate(f)), np.arange(60_000))
+    np.testing.assert_array_equal(folds(60_000, 5, 2022)[3], f[3])
+    assert not np.array_equal(folds(60_000, 5, 1)[0], f[0])
+    with pytest.raises(ValueError, match="k=1"):
+        folds(10, 1, 0)
+
+
+@pytest.fixture
+def fake_fold(monkeypatch):
+    """Provenance of a network trained without fold 2 (no weights needed)."""
+    idx = folds(60_000, 5, 2022)[2]
+    prov = {"fold": 2, "n_folds": 5, "fold_seed": 2022,
+            "fold_indices_sha256": hashlib.sha256(idx.tobytes()).hexdigest()}
+    monkeypatch.setattr(cross, "_provenance_of", lambda model: prov)
+    cross.network_splits.cache_clear()
+    yield idx
+    cross.network_splits.cache_clear()
+
+
+def test_network_splits_never_select_or_evaluate_wrongly(fake_fold):
+    sp = cross.network_splits("x", 256, 1000, 160, 3000, 22)
+    fold = set(fake_fold.tolist())
+    assert [sp[k].size for k in ("calib", "select", "select_small", "eval")] == [256, 1000,
+                                                                                  160, 3000]
+    assert not set(sp["calib"]) & set(sp["select"])
+    assert not (set(sp["calib"]) | set(sp["select"])) & fold  # the network's own images
+    assert set(sp["eval"]) <= fold                              # never seen
+    assert set(sp["select_small"]) <= set(sp["select"])
+    more = cross.network_splits("x", 256, 1000, 160, 5000, 22)
+    np.testing.assert_array_equal(more["eval"][:3000], sp["eval"])  # larger n_eval appends
+    np.testing.assert_array_equal(more["select"], sp["select"])
+    chunk = cross.eval_chunk("x", 256, 22, 1000, 2000)
+    np.testing.assert_array_equal(chunk, np.sort(sp["eval"][1000:2000]))
+    with pytest.raises(ValueError, match="do not fit"):
+        cross.network_splits("x", 256, 1000, 160, 12_001, 22)
+
+
+def test_a_changed_fold_is_refused(monkeypatch):
+    monkeypatch.setattr(cross, "_provenance_of", lambda m: {
+        "fold": 1, "n_folds": 5, "fold_seed": 2022, "fold_indices_sha256": "0" * 64})
+    with pytest.raises(ValueError, match="does not match"):
+        cross.fold_indices("x")
+
+
+def test_scale_grid():
+    g = cross.scale_grid(0.7, 2 ** 0.25, -3, 3)
+    assert len(g) == 7 and g[3] == 0.7
+    np.testing.assert_allclose(np.diff(np.log(g)), np.log(2) / 4, atol=1e-5)
+
+
+def _acc(cfg, pipeline, table):
+    """``{(arm key, scale): acc}`` from ``{label: [acc per scale]}`` on scales 1, 2, 3."""
+    out = {}
+    for a in cross._series(cfg, pipeline):
+        lab = a["method"] + ("" if "r_s" not in a else f"{a['r_s']:g}")
+        for s, v in zip((1.0, 2.0, 3.0), table.get(lab, [0.5, 0.6, 0.5]), strict=True):
+            out[(cross._akey(a), s)] = v
+    return out
+
+
+def test_selection_ties_go_to_the_weaker_correction_then_the_lower_scale():
+    cfg = cross.cross_config("full")
+    # L4 at r_s = 2 and r_s = 0 tie with the baseline's best: the baseline's network wins
+    got = cross.select_block(_acc(cfg, "project", {"none": [0.5, 0.7, 0.5],
+                                                   "l42": [0.5, 0.7, 0.7],
+                                                   "l40": [0.7, 0.5, 0.5]}), cfg, "project")
+    assert got["l4"]["arm"] == {"method": "none"} and got["l4"]["scale"] == 2.0
+    # strictly better: L4 takes it; between two equal L4 arms the larger r_s wins
+    got = cross.select_block(_acc(cfg, "project", {"none": [0.5, 0.7, 0.5],
+                                                   "l41": [0.8, 0.5, 0.5],
+                                                   "l40.25": [0.8, 0.5, 0.5]}), cfg, "project")
+    assert got["l4"]["arm"] == {"method": "l4", "r_s": 1.0} and got["l4"]["scale"] == 1.0
+    assert got["none"]["scale"] == 2.0 and got["ratematch"]["scale"] == 2.0
+    # the paper's pipeline runs the membrane-mean arms
+    got = cross.select_block(_acc(cfg, "paper", {"l40.5": [0.9, 0.5, 0.5]}), cfg, "paper")
+    assert got["l4"]["arm"] == {"method": "l4", "r_s": 0.5, "mu": "membrane"}
+
+
+def test_config_blocks_and_names():
+    cfg = cross.cross_config("full")
+    blocks = cross.blocks_of(cfg)
+    assert len(blocks) == 20 and blocks[0][1]["name"] == "paper-rathi"
+    assert [b[0] for b in blocks[:5]] == cfg["networks"]
+    assert cfg["settings"][0]["pipelines"] == ["paper"]
+    with pytest.raises(ValueError, match="--block must be one of"):
+        cross._pick(cfg, "9:nothing")
+    assert cross._pick(cfg, "1:a0.85-hard-T15") == [(cfg["networks"][1], cfg["settings"][1])]
+    json.dumps(cfg)
