@@ -7,7 +7,8 @@ of that mean ``v_i = var(d_i) / n_i`` (``ddof=1``) are pooled by a random-effect
 meta-analysis (:func:`random_effects`, :func:`pooled_paired`): the DerSimonian-Laird
 between-network variance ``tau2`` and the Hartung-Knapp(-Sidik-Jonkman) interval, a t
 interval on ``k - 1`` degrees of freedom that keeps its level with as few as five
-networks, where the normal interval of the classical random-effects model does not.
+networks of similar size, where the normal interval of the classical random-effects
+model does not.
 
 The same estimate and standard error feed the equivalence test (two one-sided t tests,
 :func:`equivalence`, :func:`equivalence_paired`), the exact power of the two-sided t test
@@ -188,10 +189,10 @@ def pooled_paired(diffs, level: float = 0.95) -> dict:
 
     Parameters
     ----------
-    diffs : sequence of array_like, each shape (n_i,)
+    diffs : sequence of array_like, each shape (n_i,), or array_like, shape (k, n)
         One 1-D vector of per-image differences per network (method minus baseline
         correctness, fractions; values such as -1, 0, 1, or seed-averaged), ``n_i >= 2``,
-        at least 2 networks. The lengths may differ.
+        at least 2 networks. The lengths may differ; a 2-D array is one row per network.
     level : float
         Confidence level in (0, 1).
 
