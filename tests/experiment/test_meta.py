@@ -369,3 +369,8 @@ def test_the_library_does_not_import_statsmodels():
             "pooled_paired([[0., 1., 0.], [1., 0., 0.]]); power_t(0.1, 0.1, 4); "
             "assert 'statsmodels' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_pooled_paired_takes_a_2d_array_row_per_network():
+    rows = np.random.default_rng(4).choice([-1.0, 0.0, 1.0], size=(5, 300), p=[0.1, 0.75, 0.15])
+    assert pooled_paired(rows) == pooled_paired(list(rows)) == pooled_paired([r.tolist() for r in rows])
