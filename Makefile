@@ -13,7 +13,7 @@ data:
 $(STAMP): pyproject.toml | data
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,io,plot,testing,torch]'
+	$(BIN)/python -m pip install --quiet -e '.[test,io,plot,testing,torch,study]'
 	touch $(STAMP)
 
 ## make reproduce: derivations, theory checks, quick validation, quick conversion and study, all figures, results/REPORT.md
@@ -36,7 +36,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 DOCS_OPTS  := -W --keep-going -n -q -d docs/_build/doctrees
 
 $(DOCS_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,io,plot,testing,docs]'
+	$(BIN)/python -m pip install --quiet -e '.[test,io,plot,testing,docs,study]'
 	touch $(DOCS_STAMP)
 
 docs: data $(DOCS_STAMP)

@@ -14,17 +14,30 @@ Modules, in the order an experiment uses them:
 - :mod:`~l4theory.experiment.executors`: serial, process-pool and Dask execution.
 - :mod:`~l4theory.experiment.select`: selection with one tie rule and no edge choices.
 - :mod:`~l4theory.experiment.stats`: paired CIs, power, MDE, recovered fraction.
+- :mod:`~l4theory.experiment.meta`: the pooled statistics of a study over several
+  networks: random-effects meta-analysis (Hartung-Knapp), equivalence (TOST), exact t
+  power, the pre-registered reading rule.
 """
 
 from .arms import Arm, fit_arm
 from .cache import TaskCache, write_json, write_npz
 from .executors import dask_client, map_tasks
 from .keys import code_version, task_key
+from .meta import (
+    equivalence,
+    equivalence_paired,
+    paired_power,
+    pooled_paired,
+    power_t,
+    random_effects,
+    verdict,
+)
 from .select import extend_to_interior, select_best
 from .splits import heldout_blocks, split_indices
 from .stats import compare, mde, mean_ci, power_of, recovered_fraction
 
-__all__ = ["Arm", "TaskCache", "code_version", "compare", "dask_client", "extend_to_interior",
-           "fit_arm", "heldout_blocks", "map_tasks", "mde", "mean_ci", "power_of",
-           "recovered_fraction", "select_best", "split_indices", "task_key", "write_json",
-           "write_npz"]
+__all__ = ["Arm", "TaskCache", "code_version", "compare", "dask_client", "equivalence",
+           "equivalence_paired", "extend_to_interior", "fit_arm", "heldout_blocks", "map_tasks",
+           "mde", "mean_ci", "paired_power", "pooled_paired", "power_of", "power_t",
+           "random_effects", "recovered_fraction", "select_best", "split_indices", "task_key",
+           "verdict", "write_json", "write_npz"]
