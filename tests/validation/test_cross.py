@@ -132,3 +132,68 @@ def test_quick_study_runs_resumes_rebuilds_and_verifies(tmp_path):
                                                              ("full", "paper")}
     assert all(c["pooled"]["k"] == 2 for c in primary)
     assert verify(records, "quick", 2, seed=1, log=lambda m: None)
+
+
+def _fake_blocks(k=4, n=300, seed=0):
+    """Blocks of ``k`` networks at the quick setting a0.85-hard-T15 (both pipelines)."""
+    rng = np.random.default_rng(seed)
+    cfg = cross.cross_config("quick")
+    setting = cfg["settings"][1]
+    blocks = []
+    for i in range(k):
+        choices, correct = {}, {}
+        for p in setting["pipelines"]:
+            base = {"arm": {"method": "none"}, "scale": 0.5, "acc": 0.8}
+            l4 = {"arm": cross._arm_for(p, {"method": "l4", "r_s": 1.0}), "scale": 0.6,
+                  "acc": 0.82}
+            rm = {"arm": {"method": "ratematch"}, "scale": 0.5, "acc": 0.81}
+            choices[p] = {"small": {"none": base, "l4": l4, "ratematch": rm},
+                          "full": {"none": base, "l4": base, "ratematch": rm}}
+            for c in (base, l4, rm):
+                correct[(p, cross._akey(c["arm"]), c["scale"])] = rng.random(n) < 0.8
+        blocks.append({"model": f"folds/net{i}", "setting": setting["name"],
+                       "choices": choices, "eval_ids": np.arange(n), "correct": correct,
+                       "ann": rng.random(n) < 0.9})
+    return cfg, blocks
+
+
+def test_analysis_pools_the_networks_paired_differences():
+    from l4theory.experiment import meta
+    from validation.study import cross_report
+
+    cfg, blocks = _fake_blocks()
+    doc = cross_report.analyse(blocks, cfg)
+    rows = {(c["setting"], c["pipeline"], c["size"], c["method"], c["contrast"]): c
+            for c in doc["comparisons"]}
+    row = rows[("a0.85-hard-T15", "project", "small", "l4", "vs baseline, same size")]
+    diffs = []
+    for b in blocks:
+        ch = b["choices"]["project"]["small"]
+        a = b["correct"][("project", cross._akey(ch["l4"]["arm"]), ch["l4"]["scale"])]
+        z = b["correct"][("project", cross._akey(ch["none"]["arm"]), ch["none"]["scale"])]
+        diffs.append(a.astype(float) - z.astype(float))
+    want = meta.pooled_paired(diffs)
+    assert row["pooled"]["k"] == 4
+    assert row["pooled"]["difference"]["mean"] == pytest.approx(want["mean"], rel=1e-12)
+    assert row["pooled"]["difference"]["lo"] == pytest.approx(want["lo"], rel=1e-12)
+    assert row["pooled"]["verdict"]["verdict"] in meta.VERDICTS
+    # at 1000 L4 chose the baseline itself: every difference is exactly zero
+    same = rows[("a0.85-hard-T15", "project", "full", "l4", "vs baseline, same size")]
+    assert all(r["same_choice"] and r["difference"]["mean"] == 0 for r in same["networks"])
+    assert ("a0.85-hard-T15", "paper vs project", "full", "none",
+            "paper's baseline vs project's baseline") in rows
+    md = cross_report.cross_markdown(doc)
+    assert md.count("| a0.85-hard-T15 |") > 10
+
+
+def test_figures_are_drawn(tmp_path):
+    pytest.importorskip("matplotlib")
+    from validation.study import cross_report
+
+    cfg, blocks = _fake_blocks(k=3, n=100)
+    doc = cross_report.analyse(blocks, cfg)
+    cross_report.write_outputs(doc, tmp_path, "quick")
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert "cross_fig6_quick.png" in names and "cross_forest_a0.85-hard-T15_quick.png" in names
+    assert json.loads((tmp_path / "cross_quick.json").read_text())["n_comparisons"] == len(
+        doc["comparisons"])

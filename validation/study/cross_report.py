@@ -197,6 +197,8 @@ def cross_markdown(doc: dict) -> str:
     for c in doc["comparisons"]:
         pool = c["pooled"]
         nets = c["networks"]
+        if not nets:  # a setting with no finished block yet
+            continue
         base = np.mean([r["base_acc"] for r in nets]) if nets else float("nan")
         arm = np.mean([r["arm_acc"] for r in nets]) if nets else float("nan")
         if pool.get("k", 0) >= 2:
