@@ -360,13 +360,12 @@ def _selection(cfg, model, setting, workers, cache, log) -> dict:
         _save_active()
         for (p, ak), rng in k_range.items():
             scales = scale_grid(cfg["centre"][p], cfg["grid_ratio"], rng[0], rng[1])
-            for mask in (small, np.ones_like(small)):
-                accs = [got[(p, ak, s)][mask].mean() for s in scales]
-                j = select_best(accs)[0]
-                if j == 0 and rng[0] > -cfg["grid_max_steps"]:
-                    rng[0] -= 1
-                elif j == len(scales) - 1 and rng[1] < cfg["grid_max_steps"]:
-                    rng[1] += 1
+            best = {select_best([got[(p, ak, s)][mask].mean() for s in scales])[0]
+                    for mask in (small, np.ones_like(small))}
+            if 0 in best and rng[0] > -cfg["grid_max_steps"]:
+                rng[0] -= 1
+            if len(scales) - 1 in best and rng[1] < cfg["grid_max_steps"]:
+                rng[1] += 1
     return {"got": got, "small": small, "ids": ids}
 
 
