@@ -135,3 +135,45 @@ def test_adjusted_resnet_loads_back_into_the_pytorch_module(tmp_path):
     first = adjusted.weight_layers[0]
     orig = io.load_network(MODELS / "fmnist_resnet.safetensors").layers[first].weight
     assert not np.array_equal(orig, adjusted.layers[first].weight)
+
+
+FOLDS = sorted((MODELS / "folds").glob("fmnist_vgg5_fold*.json"))
+
+
+def test_fold_networks_ship_with_their_fold():
+    """Each cross-fitted network: hashes match, its fold is the recorded one, folds differ."""
+    from l4theory.experiment.splits import folds
+
+    assert FOLDS, "no cross-fitted networks in models/folds"
+    seen = set()
+    for path in FOLDS:
+        rec = json.loads(path.read_text())
+        for fname, info in rec["files"].items():
+            blob = (path.parent / fname).read_bytes()
+            assert hashlib.sha256(blob).hexdigest() == info["sha256"], fname
+            assert len(blob) < 3_000_000
+        idx = folds(60_000, rec["n_folds"], rec["fold_seed"])[rec["fold"]]
+        assert hashlib.sha256(idx.tobytes()).hexdigest() == rec["fold_indices_sha256"]
+        assert rec["n_train_used"] == 60_000 - idx.size
+        assert path.stem == f"fmnist_vgg5_fold{rec['fold']}" and rec["seed"] == rec["fold"] + 1
+        seen.add(rec["fold"])
+        net = io.load_network(path.with_suffix(".safetensors"))
+        assert net.n_parameters() == rec["n_parameters"]
+    assert len(seen) == len(FOLDS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", FOLDS[:1], ids=lambda p: p.stem)
+def test_fold_network_accuracy_on_its_never_seen_fold(path):
+    """The NumPy forward pass reproduces the ANN's recorded accuracy on its fold."""
+    from l4theory.experiment.splits import folds
+
+    rec = json.loads(path.read_text())
+    try:
+        tr = datasets.load_fashion_mnist("train")
+    except FileNotFoundError:
+        pytest.skip("Fashion-MNIST is not installed")
+    idx = folds(60_000, rec["n_folds"], rec["fold_seed"])[rec["fold"]]
+    net = io.load_network(path.with_suffix(".safetensors"))
+    acc = float((net.predict(datasets.normalize(tr.images[idx])) == tr.labels[idx]).mean())
+    assert abs(acc - rec["ann_fold_accuracy"]) < 1e-3
