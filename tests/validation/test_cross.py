@@ -197,3 +197,24 @@ def test_figures_are_drawn(tmp_path):
     assert "cross_fig6_quick.png" in names and "cross_forest_a0.85-hard-T15_quick.png" in names
     assert json.loads((tmp_path / "cross_quick.json").read_text())["n_comparisons"] == len(
         doc["comparisons"])
+
+
+def test_a_network_whose_method_chose_the_baseline_pools_with_equal_weights():
+    """Zero within-network variance leaves the DL weights undefined: the pool is the
+    unweighted mean of the network effects with the one-sample t interval."""
+    from scipy import stats
+
+    from validation.study import cross_report
+
+    cfg, blocks = _fake_blocks(k=3, n=200, seed=2)
+    blocks[1]["choices"]["paper"]["small"]["l4"] = blocks[1]["choices"]["paper"]["small"]["none"]
+    doc = cross_report.analyse(blocks, cfg)
+    row = next(c for c in doc["comparisons"] if c["setting"] == "a0.85-hard-T15"
+               and c["pipeline"] == "paper" and c["size"] == "small" and c["method"] == "l4"
+               and c["contrast"] == "vs baseline, same size")
+    eff = np.array([r["difference"]["mean"] for r in row["networks"]])
+    assert eff[1] == 0 and row["pooled"]["pool"] == "equal weights (t)"
+    half = stats.t.ppf(0.975, 2) * eff.std(ddof=1) / np.sqrt(3)
+    assert row["pooled"]["difference"]["mean"] == pytest.approx(eff.mean(), rel=1e-12)
+    assert row["pooled"]["difference"]["hi"] == pytest.approx(eff.mean() + half, rel=1e-12)
+    assert "3 (t)" in cross_report.cross_markdown(doc)

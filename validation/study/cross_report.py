@@ -46,9 +46,8 @@ def _pooled(per_net: list[dict], ann_gap: list[np.ndarray], diffs: list[np.ndarr
     out: dict = {"k": k}
     if k < 2:
         return out
-    re95 = meta.pooled_paired(diffs, level=0.95)
-    re90 = meta.pooled_paired(diffs, level=0.90)
-    gap = meta.pooled_paired(gaps, level=0.95)
+    re95, re90 = _pool(diffs, 0.95), _pool(diffs, 0.90)
+    gap = _pool(gaps, 0.95)
     eq = meta.equivalence(re95["mean"], re95["se"], re95["df"], MARGIN)
     verdict = meta.verdict(re95["lo"], re95["hi"], re90["lo"], re90["hi"], MARGIN)
     d_all, g_all = np.concatenate(diffs), np.concatenate(gaps)
@@ -67,8 +66,28 @@ def _pooled(per_net: list[dict], ann_gap: list[np.ndarray], diffs: list[np.ndarr
         "power_paper_fraction": (meta.power_t(PAPER_FRACTION * gap["mean"], se, re95["df"])
                                  if se > 0 and gap["mean"] > 0 else None),
         "images": int(d_all.size),
+        "pool": re95["pool"],
     })
     return out
+
+
+def _pool(diffs: list[np.ndarray], level: float) -> dict:
+    """Random-effects pool (DerSimonian-Laird, Hartung-Knapp) of per-network differences.
+
+    A network whose paired differences are all zero (its method chose the baseline's own
+    configuration) has a zero within-network variance, which leaves the DerSimonian-Laird
+    weights undefined; the pool is then the unweighted mean of the network effects with
+    the one-sample t interval on ``k - 1`` degrees of freedom (the Hartung-Knapp interval
+    with equal weights; the networks have equal numbers of images by design).
+    """
+    from l4theory.experiment import meta
+
+    effects = np.array([float(np.mean(d)) for d in diffs])
+    variances = np.array([float(np.var(d, ddof=1)) / len(d) for d in diffs])
+    if (variances > 0).all():
+        return {**meta.pooled_paired(diffs, level=level), "pool": "random effects (HK)"}
+    return {**meta.random_effects(effects, np.zeros_like(effects), level=level),
+            "pool": "equal weights (t)"}
 
 
 def _contrast(blocks: list[dict], setting: str, pick) -> tuple[list, list, list, list]:
@@ -178,6 +197,11 @@ def _frac(r: dict) -> str:
     return f"{100 * r['mean']:.0f}% [{100 * r['lo']:.0f}, {100 * r['hi']:.0f}]"
 
 
+def _mark(pool: dict) -> str:
+    """`` (t)`` when the pool used equal weights (a network with zero variance)."""
+    return " (t)" if pool.get("pool", "").startswith("equal") else ""
+
+
 def _choice(x: dict, l4: bool = False) -> str:
     """``scale, r_s (selection accuracy %)`` of one choice."""
     r = x["arm"].get("r_s")
@@ -219,12 +243,15 @@ def cross_markdown(doc: dict) -> str:
             diff = gap = verdict = power = tost = frac = "-"
             n_img = sum(r["n"] for r in nets)
         lines.append(f"| {c['setting']} | {c['pipeline']} | {size_n[c['size']]} | "
-                     f"{c['method']} | {c['contrast']} | {pool.get('k', 0)} | {n_img} | "
+                     f"{c['method']} | {c['contrast']} | {pool.get('k', 0)}{_mark(pool)} | "
+                     f"{n_img} | "
                      f"{100 * base:.2f} | {100 * arm:.2f} | {diff} | {gap} | {frac} | "
                      f"{tost} | {verdict} | {power} |")
     lines += ["", f"{doc['n_comparisons']} comparisons, no correction for multiplicity; "
               "the primary ones are the setting paper-rathi, pipeline paper, L4 vs baseline "
-              "at both sizes.", ""]
+              "at both sizes. k (t): a network's method chose the baseline's own "
+              "configuration (zero variance), so the pool is the unweighted mean with the "
+              "one-sample t interval.", ""]
     lines += ["### Per network (points; t 95% CI over images)", "",
               "| setting | pipeline | chosen on | method | contrast | network | images | "
               "baseline | method | ANN | difference [95% CI] | same choice |",
