@@ -69,7 +69,7 @@ CROSS = {
         "grid_ratio": 2 ** 0.25, "grid_half": 3, "grid_max_steps": 12,
         "n_calib": 256, "n_select": 1000, "n_select_small": 160,
         "split_seed": 22, "select_spike_seed": 22_001, "eval_spike_seed": 22_002,
-        "eval_chunk": 1000, "batch_size": 50, "backend": "numpy",
+        "eval_chunk": 1000, "batch_size": 50, "backend": "numpy", "save_every": 16,
     },
     "quick": {
         "networks": [f"folds/fmnist_vgg5_fold{k}" for k in range(2)],
@@ -290,12 +290,26 @@ def _akey(arm: dict) -> str:
 
 
 def _run(cfg, model, setting, pairs, images, seed, workers, cache) -> dict:
-    """Correctness (bool, (n,)) at the last step of each ``(pipeline, arm, scale)``."""
-    tasks = [_task(cfg, model, setting, p, a, s, images, seed) for p, a, s in pairs]
-    outs = run_tasks(cross_task, tasks, workers=workers, cache_dir=cache)
+    """Correctness (bool, (n,)) at the last step of each ``(pipeline, arm, scale)``.
+
+    The tasks run in groups of ``cfg["save_every"]``; the block's record is saved after
+    each group, so a stopped run loses at most one group.
+    """
     t = setting["steps"]
-    return {(p, _akey(a), s): o["predictions"][t - 1] == o["labels"]
-            for (p, a, s), o in zip(pairs, outs, strict=True)}
+    out = {}
+    group = int(cfg.get("save_every", 16))
+    for i in range(0, len(pairs), group):
+        part = pairs[i:i + group]
+        tasks = [_task(cfg, model, setting, p, a, s, images, seed) for p, a, s in part]
+        outs = run_tasks(cross_task, tasks, workers=workers, cache_dir=cache,
+                         client=_CLIENT[-1] if _CLIENT else None)
+        out.update({(p, _akey(a), s): o["predictions"][t - 1] == o["labels"]
+                    for (p, a, s), o in zip(part, outs, strict=True)})
+        _save_active()
+    return out
+
+
+_CLIENT: list = []  # the Dask client of a running part (persistent workers keep their fits)
 
 
 def select_block(acc_by: dict, cfg: dict, pipeline: str) -> dict:
@@ -520,21 +534,34 @@ def cross_part(mode: str, out_dir: Path, records_dir: Path, *, workers: int = 1,
         cfg["backend"] = backend
     cache = Path(out_dir) / "cache"
     results = []
-    for model, setting in _pick(cfg, block):
-        rec = open_block(records_dir, cfg, model, setting)
-        t0 = time.perf_counter()
-        log(f"cross: block {Path(model).name} {setting['name']}")
-        from .tasks import recording
+    from contextlib import nullcontext
 
-        with recording(rec):
-            results.append(run_block(cfg, model, setting, workers=workers, cache=cache,
-                                     log=log))
-            rec.meta.setdefault("elapsed_s", 0.0)
-            rec.meta["elapsed_s"] += time.perf_counter() - t0
-            rec.meta["finished"] = True
-            rec.save(rec.path)
-        log(f"cross: block {Path(model).name} {setting['name']} done in "
-            f"{(time.perf_counter() - t0) / 60:.1f} min")
+    from l4theory.experiment import dask_client
+
+    from .tasks import recording
+
+    # workers > 1: one Dask LocalCluster for every block, so that its worker processes
+    # keep their balancings, membrane samples and fits from task to task
+    with (dask_client(workers=workers) if workers > 1 else nullcontext()) as client:
+        if client is not None:
+            _CLIENT.append(client)
+        try:
+            for model, setting in _pick(cfg, block):
+                rec = open_block(records_dir, cfg, model, setting)
+                t0 = time.perf_counter()
+                log(f"cross: block {Path(model).name} {setting['name']}")
+                with recording(rec):
+                    results.append(run_block(cfg, model, setting, workers=workers,
+                                             cache=cache, log=log))
+                    rec.meta.setdefault("elapsed_s", 0.0)
+                    rec.meta["elapsed_s"] += time.perf_counter() - t0
+                    rec.meta["finished"] = True
+                    rec.save(rec.path)
+                log(f"cross: block {Path(model).name} {setting['name']} done in "
+                    f"{(time.perf_counter() - t0) / 60:.1f} min")
+        finally:
+            if client is not None:
+                _CLIENT.pop()
     return rebuild_cross(records_dir, out_dir, mode, log=log) if block is None else {
         "blocks": len(results)}
 

@@ -371,7 +371,8 @@ def active_record() -> Record | None:
     return _ACTIVE[-1] if _ACTIVE else None
 
 
-def run_tasks(fn, tasks: list, workers: int = 1, cache_dir=None, steps=None) -> list:
+def run_tasks(fn, tasks: list, workers: int = 1, cache_dir=None, steps=None,
+              client=None) -> list:
     """``[fn(t, cache_dir) for t in tasks]`` through the engine, kept in the active record.
 
     Parameters
@@ -384,6 +385,8 @@ def run_tasks(fn, tasks: list, workers: int = 1, cache_dir=None, steps=None) -> 
         The engine's task cache.
     steps : sequence of int, optional
         Steps (1-based) whose predictions the part reads (default: each task's last).
+    client : distributed.Client, optional
+        Run on these (persistent) Dask workers instead of a fresh process pool.
 
     In replay mode every result comes from the record and nothing is computed.
     """
@@ -399,7 +402,7 @@ def run_tasks(fn, tasks: list, workers: int = 1, cache_dir=None, steps=None) -> 
 
     # a task already in the record (a resumed run, on any machine) is answered from it
     todo = [t for t in tasks if rec is None or not rec.has(t, kind, need(t))]
-    fresh = iter(map_tasks(fn, todo, workers=workers, cache_dir=cache_dir))
+    fresh = iter(map_tasks(fn, todo, workers=workers, cache_dir=cache_dir, client=client))
     outs = []
     for t in tasks:
         if rec is not None and rec.has(t, kind, need(t)):
