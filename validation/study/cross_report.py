@@ -212,6 +212,10 @@ def _choice(x: dict, l4: bool = False) -> str:
 def cross_markdown(doc: dict) -> str:
     """Markdown tables of :func:`analyse`'s output."""
     size_n = {"small": doc["config"]["n_select_small"], "full": doc["config"]["n_select"]}
+    if not any(c["networks"] for c in doc["comparisons"]):
+        missing = doc.get("missing_blocks") or []
+        return ("### Cross-fitted study\n\nNo block has finished yet; "
+                f"{len(missing)} blocks are not (fully) recorded: {', '.join(missing)}.")
     lines = ["### Cross-fitted study: pooled comparisons (points; Hartung-Knapp 95% CI)",
              "",
              "| setting | pipeline | chosen on | method | contrast | k | images | "
