@@ -40,7 +40,7 @@ from l4theory.experiment import Arm
 from l4theory.experiment.select import select_best
 
 from ..paths import REPO_ROOT
-from .config import load_model, load_split, model_sha, provenance
+from .config import load_model, load_split, provenance
 from .tasks import _COMPUTE, _IDS, _KIND, NotRecorded, Record, active_record, run_tasks, task_ids
 
 __all__ = ["CROSS", "block_stem", "cross_task", "eval_chunk", "fold_indices", "network_splits",
@@ -499,10 +499,6 @@ def cross_config(mode: str) -> dict:
     cfg["mode"] = mode
     return cfg
 
-
-def model_shas(cfg: dict) -> dict:
-    """sha256 of every network's safetensors file (provenance)."""
-    return {m: model_sha(load_model(m)[0]) for m in cfg["networks"]}
 
 
 

@@ -37,8 +37,7 @@ def _key(choice: dict, pipeline: str) -> tuple:
     return (pipeline, _akey(choice["arm"]), choice["scale"])
 
 
-def _pooled(per_net: list[dict], ann_gap: list[np.ndarray], diffs: list[np.ndarray],
-            gaps: list[np.ndarray]) -> dict:
+def _pooled(diffs: list[np.ndarray], gaps: list[np.ndarray]) -> dict:
     """Pooled difference (HK), equivalence, verdict, gap, recovered fraction, power."""
     from l4theory.experiment import meta
 
@@ -90,9 +89,9 @@ def _pool(diffs: list[np.ndarray], level: float) -> dict:
             "pool": "equal weights (t)"}
 
 
-def _contrast(blocks: list[dict], setting: str, pick) -> tuple[list, list, list, list]:
+def _contrast(blocks: list[dict], setting: str, pick) -> tuple[list, list, list]:
     """Per-network rows and arrays of one contrast; ``pick(block) -> (a_key, b_key)``."""
-    rows, diffs, gaps, anns = [], [], [], []
+    rows, diffs, gaps = [], [], []
     for b in blocks:
         if b["setting"] != setting:
             continue
@@ -111,8 +110,7 @@ def _contrast(blocks: list[dict], setting: str, pick) -> tuple[list, list, list,
                      "same_choice": ka == kb})
         diffs.append(d)
         gaps.append(g)
-        anns.append(ann)
-    return rows, diffs, gaps, anns
+    return rows, diffs, gaps
 
 
 def analyse(blocks: list[dict], cfg: dict) -> dict:
@@ -174,10 +172,10 @@ def analyse(blocks: list[dict], cfg: dict) -> dict:
 
 
 def _row(blocks, setting, pipeline, size, method, contrast, pick) -> dict:
-    rows, diffs, gaps, _ = _contrast(blocks, setting, pick)
+    rows, diffs, gaps = _contrast(blocks, setting, pick)
     return {"setting": setting, "pipeline": pipeline, "size": size, "method": method,
             "contrast": contrast, "networks": rows,
-            "pooled": _pooled(rows, [], diffs, gaps)}
+            "pooled": _pooled(diffs, gaps)}
 
 
 # --------------------------------------------------------------------------- output
