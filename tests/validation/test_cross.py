@@ -105,6 +105,40 @@ def test_config_blocks_and_names():
     json.dumps(cfg)
 
 
+def test_status_reads_each_block_from_its_record(tmp_path, capsys):
+    from validation.study import cli
+    from validation.study.tasks import Record
+
+    cfg = cross.cross_config("full")
+    (m0, s0), (m1, s1) = cross.blocks_of(cfg)[:2]
+
+    def record(model, setting, sets, **meta):
+        rec = Record()
+        rec.meta.update(meta)
+        for i, which in enumerate(sets):
+            tid = f"t{i}"
+            rec.tasks[tid] = {"kind": "xpred", "steps": [75],
+                              "task": {"images": {"of": "cross", "set": which}}}
+            rec.arrays[tid] = np.zeros((1, 3), np.int16)
+        stem = cross.block_stem(tmp_path / "records", model, setting["name"])
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        rec.save(stem)
+
+    record(m0, s0, ["select"] * 5 + ["eval"] * 2, finished=True, elapsed_s=120.0)
+    record(m1, s1, ["select"] * 3)
+    rows = cross.cross_status(tmp_path / "records", "full")
+    assert len(rows) == 20 and rows[0]["block"] == "0:paper-rathi"
+    assert rows[0] == {"block": "0:paper-rathi", "state": "finished", "selection": 5,
+                       "evaluation": 2, "elapsed_s": 120.0}
+    assert rows[1]["block"] == "1:paper-rathi" and rows[1]["state"] == "partial"
+    assert rows[1]["selection"] == 3 and rows[1]["evaluation"] == 0
+    assert {r["state"] for r in rows[2:]} == {"not started"}
+    assert cli.main(["--status", "--records", str(tmp_path / "records")]) == 0
+    out = capsys.readouterr().out
+    assert "| 0:paper-rathi | finished | 5 | 2 | 2.0 |" in out
+    assert "1 of 20 blocks finished, 1 partial, 18 not started." in out
+
+
 @pytest.mark.slow
 def test_quick_study_runs_resumes_rebuilds_and_verifies(tmp_path):
     """The quick study on the shipped fold networks: its records rebuild the same analysis

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from .config import CONFIGS, PARTS, RECORDS_DIR, RESULTS_DIR, config
-from .cross import cross_part
+from .cross import cross_part, cross_status, status_markdown
 from .report import rebuild, report, run_part, verify
 
 __all__ = ["add_arguments", "handle", "main"]
@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--block", default=None, metavar="K:SETTING",
                    help="with --part cross: run one block, network K at SETTING "
                         "(e.g. 0:paper-rathi)")
+    p.add_argument("--status", action="store_true",
+                   help="list the cross study's blocks: finished, partial (how many runs "
+                        "recorded) or not started; reads the record files only")
     p.add_argument("--verify-seed", type=int, default=None,
                    help="seed of the --verify draw (default: a fresh one, printed)")
 
@@ -75,6 +78,9 @@ def handle(args) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     out_dir = Path(args.out) if args.out else RESULTS_DIR
     records = Path(args.records) if args.records else (out_dir if args.quick else RECORDS_DIR)
+    if args.status:
+        print(status_markdown(cross_status(records, mode)))
+        return 0
     if args.verify is not None:
         return 0 if verify(records, mode, args.verify, args.verify_seed, log=_log) else 1
     if args.report:

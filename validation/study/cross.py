@@ -562,6 +562,48 @@ def cross_part(mode: str, out_dir: Path, records_dir: Path, *, workers: int = 1,
         "blocks": len(results)}
 
 
+def cross_status(records_dir: Path, mode: str = "full") -> list[dict]:
+    """Where each block of the plan stands, read from the record files alone.
+
+    Returns
+    -------
+    list of dict
+        One per block in run order: ``block`` (``K:SETTING``), ``state`` (``finished``,
+        ``partial`` or ``not started``), ``selection`` and ``evaluation`` (how many runs of
+        each the record holds) and ``elapsed_s`` (the run time recorded, 0 when none).
+    """
+    cfg = cross_config(mode)
+    rows = []
+    for name, (model, setting) in zip(_block_names(cfg), blocks_of(cfg), strict=True):
+        stem = block_stem(records_dir, model, setting["name"])
+        path = stem.with_name(stem.name + ".record.json")
+        row = {"block": name, "state": "not started", "selection": 0, "evaluation": 0,
+               "elapsed_s": 0.0}
+        if path.is_file():
+            doc = json.loads(path.read_text())
+            sets = [t["task"]["images"]["set"] for t in doc.get("tasks", {}).values()]
+            row.update(state="finished" if doc.get("finished") else "partial",
+                       selection=sets.count("select"), evaluation=sets.count("eval"),
+                       elapsed_s=float(doc.get("elapsed_s", 0.0)))
+        rows.append(row)
+    return rows
+
+
+def status_markdown(rows: list[dict]) -> str:
+    """The rows of :func:`cross_status` as a Markdown table with a one-line summary."""
+    lines = ["| block | state | selection runs | evaluation runs | run time (min)* |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        t = f"{r['elapsed_s'] / 60:.1f}" if r["elapsed_s"] else ""
+        lines.append(f"| {r['block']} | {r['state']} | {r['selection']} | "
+                     f"{r['evaluation']} | {t} |")
+    n = {s: sum(r["state"] == s for r in rows) for s in ("finished", "partial", "not started")}
+    lines += ["", f"{n['finished']} of {len(rows)} blocks finished, {n['partial']} partial, "
+              f"{n['not started']} not started. *The run that finished the block; the "
+              "earlier runs of a resumed block are not counted."]
+    return "\n".join(lines)
+
+
 def rebuild_cross(records_dir: Path, out_dir: Path, mode: str, log=print) -> dict:
     """Replay every shipped block record of the cross study; analyse and write outputs."""
     from .cross_report import analyse, write_outputs
