@@ -145,6 +145,7 @@ def test_quick_study_runs_resumes_rebuilds_and_verifies(tmp_path):
     (nothing simulated), a rerun computes nothing new, and --verify recomputes bit for bit."""
     from validation.study import cross_report
     from validation.study.report import verify
+    from validation.study.tasks import Record
 
     cross.network_splits.cache_clear()
     out, records = tmp_path / "out", tmp_path / "records"
@@ -166,6 +167,18 @@ def test_quick_study_runs_resumes_rebuilds_and_verifies(tmp_path):
                                                              ("full", "paper")}
     assert all(c["pooled"]["k"] == 2 for c in primary)
     assert verify(records, "quick", 2, seed=1, log=lambda m: None)
+    # a block on a Dask cluster (persistent workers, two of them) records the same bits
+    pytest.importorskip("distributed")
+    block = "0:a0.85-hard-T15"
+    cross.cross_part("quick", tmp_path / "dout", tmp_path / "drec", workers=2, block=block,
+                     log=lambda m: None)
+    cfg = cross.cross_config("quick")
+    model, setting = cross._pick(cfg, block)[0]
+    serial = Record.load(cross.block_stem(records, model, setting["name"]))
+    dask = Record.load(cross.block_stem(tmp_path / "drec", model, setting["name"]))
+    assert dask.meta["finished"] and set(dask.tasks) == set(serial.tasks)
+    assert set(dask.arrays) == set(serial.arrays)
+    assert all(np.array_equal(dask.arrays[k], serial.arrays[k]) for k in serial.arrays)
 
 
 def _fake_blocks(k=4, n=300, seed=0):

@@ -43,8 +43,8 @@ from ..paths import REPO_ROOT
 from .config import load_model, load_split, provenance
 from .tasks import _COMPUTE, _IDS, _KIND, NotRecorded, Record, active_record, run_tasks, task_ids
 
-__all__ = ["CROSS", "block_stem", "cross_task", "eval_chunk", "fold_indices", "network_splits",
-           "run_block", "scale_grid", "select_block"]
+__all__ = ["CROSS", "block_stem", "cross_status", "cross_task", "eval_chunk", "fold_indices",
+           "network_splits", "run_block", "scale_grid", "select_block", "status_markdown"]
 
 #: The study's sizes (docs/study.md, "Cross-fitted study: pre-registered plan").
 CROSS = {
