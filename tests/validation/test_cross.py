@@ -93,6 +93,25 @@ def test_selection_ties_go_to_the_weaker_correction_then_the_lower_scale():
     assert got["l4"]["arm"] == {"method": "l4", "r_s": 0.5, "mu": "membrane"}
 
 
+def test_l4_without_inf_always_adjusts_and_is_reported_on_the_selection_images():
+    from validation.study import cross_report
+
+    cfg = cross.cross_config("full")
+    table = {"none": [0.5, 0.7, 0.5], "l42": [0.5, 0.65, 0.65], "l40": [0.65, 0.5, 0.5]}
+    acc = _acc(cfg, "project", table)
+    assert cross.select_block(acc, cfg, "project")["l4"]["arm"] == {"method": "none"}
+    got = cross.select_block(acc, cfg, "project", with_inf=False)
+    # the weaker correction (r_s = 2) wins the tie with r_s = 0, then its lower scale
+    assert got["l4"]["arm"] == {"method": "l4", "r_s": 2.0} and got["l4"]["scale"] == 2.0
+    assert got["none"] == cross.select_block(acc, cfg, "project")["none"]
+    # the report reads the same choice from a block's selection table (keys "arm|scale")
+    block = {"model": "folds/net0", "setting": "s",
+             "selection": {"project/full": {f"{ak}|{sc}": v for (ak, sc), v in acc.items()}}}
+    (row,) = cross_report._finite_l4(block, cfg)
+    assert row["l4"] == got["l4"] and row["baseline"] == got["none"]
+    assert row["size"] == "full" and abs(row["difference"] - (0.65 - 0.7)) < 1e-12
+
+
 def test_config_blocks_and_names():
     cfg = cross.cross_config("full")
     blocks = cross.blocks_of(cfg)

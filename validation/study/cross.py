@@ -312,7 +312,7 @@ def _run(cfg, model, setting, pairs, images, seed, workers, cache) -> dict:
 _CLIENT: list = []  # the Dask client of a running part (persistent workers keep their fits)
 
 
-def select_block(acc_by: dict, cfg: dict, pipeline: str) -> dict:
+def select_block(acc_by: dict, cfg: dict, pipeline: str, with_inf: bool = True) -> dict:
     """Choices of every series of one pipeline from selection accuracies.
 
     Parameters
@@ -321,6 +321,9 @@ def select_block(acc_by: dict, cfg: dict, pipeline: str) -> dict:
         ``{(arm key, scale): accuracy}`` on one selection set.
     cfg : dict
     pipeline : str
+    with_inf : bool
+        Whether ``r_s = inf`` (no adjustment) is one of L4's candidates (the plan: yes;
+        False gives the paper's arm, which always adjusts: an exploratory analysis).
 
     Returns
     -------
@@ -336,7 +339,7 @@ def select_block(acc_by: dict, cfg: dict, pipeline: str) -> dict:
     for m in cfg["methods"]:
         cands = [base] if m == "none" else [a for a in arms if a["method"] == m]
         if m in ("l4", "exact"):  # weaker correction first: inf (baseline), 2, 1, ...
-            cands = [base] + sorted(cands, key=lambda a: -a["r_s"])
+            cands = [base] * with_inf + sorted(cands, key=lambda a: -a["r_s"])
         best = None
         for a in cands:
             scales = sorted(s for k, s in acc_by if k == _akey(a))

@@ -162,13 +162,38 @@ def analyse(blocks: list[dict], cfg: dict) -> dict:
                               "paper's baseline vs project's baseline", pick))
     choices = [{"network": Path(b["model"]).name, "setting": b["setting"],
                 "choices": b["choices"]} for b in blocks]
+    finite = [r for b in blocks for r in _finite_l4(b, cfg)]
     primary = [c for c in comps if c["setting"] == cfg["settings"][0]["name"]
                and c["pipeline"] == "paper" and c["method"] == "l4"
                and c["contrast"] == "vs baseline, same size"]
     return {"format": "l4theory.study.cross", "version": 1, "config": cfg,
             "primary": primary, "comparisons": comps, "choices": choices,
             "n_comparisons": len(comps), "margin": MARGIN,
-            "paper_fraction": PAPER_FRACTION}
+            "paper_fraction": PAPER_FRACTION, "finite_l4": finite}
+
+
+def _finite_l4(block: dict, cfg: dict) -> list[dict]:
+    """L4's best choice without ``r_s = inf`` on the selection images (exploratory).
+
+    Added after the first blocks had finished, not pre-registered: the paper's sweep has
+    no ``r_s = inf``, so its L4 network always adjusts. One row per pipeline and size, the
+    baseline's best next to it; selection accuracies only (the records hold no evaluation
+    run of these choices).
+    """
+    from .cross import select_block
+
+    rows = []
+    for key, table in (block.get("selection") or {}).items():
+        pipeline, size = key.split("/")
+        acc_by = {}
+        for k, v in table.items():
+            ak, scale = k.rsplit("|", 1)
+            acc_by[(ak, float(scale))] = v
+        best = select_block(acc_by, cfg, pipeline, with_inf=False)
+        rows.append({"network": Path(block["model"]).name, "setting": block["setting"],
+                     "pipeline": pipeline, "size": size, "baseline": best["none"],
+                     "l4": best["l4"], "difference": best["l4"]["acc"] - best["none"]["acc"]})
+    return rows
 
 
 def _row(blocks, setting, pipeline, size, method, contrast, pick) -> dict:
@@ -275,6 +300,18 @@ def cross_markdown(doc: dict) -> str:
                 lines.append(f"| {ch['network']} | {ch['setting']} | {p} | {size_n[size]} | "
                              f"{_choice(c['none'])} | {_choice(c['l4'], l4=True)} | "
                              f"{_choice(c['ratematch'])} |")
+    if doc.get("finite_l4"):
+        lines += ["", "### Exploratory: L4 without r_s = inf, on the selection images", "",
+                  "Added after the first blocks had finished (not pre-registered). The "
+                  "paper's sweep has no r_s = inf, so its L4 network always adjusts: here "
+                  "L4's best (r_s, scale) among finite r_s against the baseline's best, on "
+                  "the selection images (no evaluation run).", "",
+                  "| network | setting | pipeline | chosen on | baseline | L4, finite r_s | "
+                  "difference (points) |", "|---|---|---|---|---|---|---|"]
+        for r in doc["finite_l4"]:
+            lines.append(f"| {r['network']} | {r['setting']} | {r['pipeline']} | "
+                         f"{size_n[r['size']]} | {_choice(r['baseline'])} | "
+                         f"{_choice(r['l4'], l4=True)} | {_pts(r['difference'])} |")
     if doc.get("missing_blocks"):
         lines += ["", "Blocks not (fully) recorded yet: " + ", ".join(doc["missing_blocks"])]
     return "\n".join(lines)
