@@ -284,3 +284,33 @@ def test_a_network_whose_method_chose_the_baseline_pools_with_equal_weights():
     assert row["pooled"]["difference"]["mean"] == pytest.approx(eff.mean(), rel=1e-12)
     assert row["pooled"]["difference"]["hi"] == pytest.approx(eff.mean() + half, rel=1e-12)
     assert "3 (t)" in cross_report.cross_markdown(doc)
+
+
+def test_the_blocks_of_one_network_replay_together_with_different_image_counts(tmp_path):
+    """Each block records the ANN's classes of its own evaluation images (4,000 at one
+    setting, 6,000 at another); the merged replay record keeps their union, so every block
+    of the network replays."""
+    from validation.study.tasks import NotRecorded, Record
+
+    cfg = cross.cross_config("full")
+    model = cfg["networks"][0]
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 10, 500).astype(np.uint8)
+    ids_a, ids_b = np.arange(0, 200) * 2, np.arange(100, 400)  # they overlap
+    for setting, ids in zip(cfg["settings"][:2], (ids_a, ids_b[::-1]), strict=True):
+        rec = Record()
+        kid, name = cross._ann_keys(model)
+        rec.arrays[kid], rec.arrays[name] = ids.astype(np.int64), truth[ids]
+        stem = cross.block_stem(tmp_path, model, setting["name"])
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        rec.save(stem)
+    merged = cross.merged_record(tmp_path)
+    for ids in (ids_a, ids_b, ids_b[::-1], np.array([398, 0, 150])):
+        assert np.array_equal(cross._ann_classes(merged, model, ids), truth[ids])
+    with pytest.raises(NotRecorded, match="ANN's predictions"):
+        cross._ann_classes(merged, model, np.array([401]))
+    # two records that disagree on an image's class are refused
+    bad = {k: v.copy() for k, v in merged.arrays.items()}
+    bad[cross._ann_keys(model)[1]][0] += 1
+    with pytest.raises(ValueError, match="disagree"):
+        cross._merge_ann(bad, merged.arrays)

@@ -392,18 +392,60 @@ def _save_active() -> None:
         rec.save(rec.path)
 
 
+def _ann_keys(model: str) -> tuple[str, str]:
+    """Record keys of the ANN's predicted classes of training images: (ids, classes)."""
+    return f"ann/{Path(model).name}/train/ids", f"ann/{Path(model).name}/train/classes"
+
+
+def _ann_recorded(arrays: dict, model: str, ids: np.ndarray) -> np.ndarray | None:
+    """The recorded ANN classes of training images ``ids`` (None: not all are recorded)."""
+    kid, name = _ann_keys(model)
+    if kid not in arrays or arrays[kid].size == 0:
+        return None
+    have = np.asarray(arrays[kid])
+    order = np.argsort(have, kind="stable")
+    at = order[np.minimum(np.searchsorted(have, ids, sorter=order), have.size - 1)]
+    if not np.array_equal(have[at], ids):
+        return None
+    return np.asarray(arrays[name])[at]
+
+
+def _is_ann_key(key: str) -> bool:
+    """Whether ``key`` is one of :func:`_ann_keys` (``ann/<network>/train/ids|classes``)."""
+    parts = key.split("/")
+    return len(parts) == 4 and parts[0] == "ann" and parts[2] == "train"
+
+
+def _merge_ann(into: dict, arrays: dict) -> None:
+    """Add a block's ANN classes to ``into``, keeping every image either one holds.
+
+    The blocks of one network evaluate different numbers of images (``n_eval`` per
+    setting), so each record holds the ANN's classes of its own images; a replay of every
+    block needs their union. An image recorded twice must have the same class.
+    """
+    for kid in [k for k in arrays if _is_ann_key(k) and k.endswith("/ids")]:
+        name = kid[:-len("ids")] + "classes"
+        ids = np.concatenate([into.get(kid, np.zeros(0, np.int64)), arrays[kid]])
+        cls = np.concatenate([into.get(name, np.zeros(0, np.uint8)), arrays[name]])
+        uniq, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+        if not np.array_equal(cls[first][inv], cls):
+            raise ValueError(f"records disagree on the ANN's class of an image ({kid})")
+        into[kid], into[name] = uniq.astype(np.int64), cls[first]
+
+
 def _ann_classes(rec, model: str, ids: np.ndarray) -> np.ndarray:
     """The ANN's predicted class of training images ``ids`` (kept in the record)."""
-    name = f"ann/{Path(model).name}/train/classes"
-    kid = f"ann/{Path(model).name}/train/ids"
-    if rec is not None and kid in rec.arrays and np.array_equal(rec.arrays[kid], ids):
-        return rec.arrays[name]
-    if rec is not None and rec.replay:
-        raise NotRecorded(f"the ANN's predictions of {model} are not in the record")
+    if rec is not None:
+        got = _ann_recorded(rec.arrays, model, ids)
+        if got is not None:
+            return got
+        if rec.replay:
+            raise NotRecorded(f"the ANN's predictions of {model} are not in the record")
     _, net = load_model(model)
     x, _ = load_split("train")
     cls = net.predict(x[ids]).astype(np.uint8)
     if rec is not None:
+        kid, name = _ann_keys(model)
         rec.arrays[kid], rec.arrays[name] = np.asarray(ids, np.int64), cls
     return cls
 
@@ -482,7 +524,8 @@ def merged_record(records_dir: Path) -> Record | None:
     for f in files:
         part = Record.load(f.with_name(f.name[:-len(".record.json")]), replay=True)
         rec.tasks.update(part.tasks)
-        rec.arrays.update(part.arrays)
+        _merge_ann(rec.arrays, part.arrays)
+        rec.arrays.update({k: v for k, v in part.arrays.items() if not _is_ann_key(k)})
         rec.meta.setdefault("blocks", []).append(part.meta.get("block"))
         rec.meta["config"] = part.meta.get("config")
     return rec
