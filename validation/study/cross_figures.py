@@ -23,7 +23,7 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def forest(rows: list[dict], path: Path, title: str = "") -> None:
+def forest(rows: list[dict], path: Path | None = None, title: str = ""):
     """Forest plot of one setting: each network's difference and the pooled estimate.
 
     Parameters
@@ -31,13 +31,14 @@ def forest(rows: list[dict], path: Path, title: str = "") -> None:
     rows : list of dict
         The setting's comparisons (``analyse(...)["comparisons"]``); the
         "vs baseline, same size" ones are drawn, one block per pipeline x size x method.
-    path : path-like
-        PNG to write.
+    path : path-like, optional
+        PNG to write (the figure is then closed); None keeps it open.
     title : str
-    """
-    import matplotlib
 
-    matplotlib.use("Agg")
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r["contrast"] == "vs baseline, same size" and r["networks"]]
@@ -66,13 +67,15 @@ def forest(rows: list[dict], path: Path, title: str = "") -> None:
     for m in (-0.3, 0.3):
         ax.axvline(m, color="C0", lw=0.8, ls="--")
     ax.set_yticks(ticks, labels, fontsize=6)
-    ax.set_xlabel("accuracy difference to the baseline (points); dashed: the +/-0.3 margin")
-    ax.set_title(f"{title}: method minus baseline, each network's never-seen images",
-                 fontsize=9)
-    _save(fig, Path(path))
+    ax.set_xlabel("method minus baseline (points); dashed: the +/-0.3 margin")
+    ax.set_title(f"{title}: each network's never-seen images", fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        _save(fig, Path(path))
+    return fig
 
 
-def fig6(doc: dict, path: Path) -> None:
+def fig6(doc: dict, path: Path | None = None):
     """The paper's Fig. 6 layout: grouped bars per setting, baseline / L4 / rate matching.
 
     Each group is one (setting, pipeline, selection size); the baseline bar is the mean
@@ -83,12 +86,14 @@ def fig6(doc: dict, path: Path) -> None:
     ----------
     doc : dict
         :func:`validation.study.cross_report.analyse` output.
-    path : path-like
-        PNG to write.
-    """
-    import matplotlib
+    path : path-like, optional
+        PNG to write (the figure is then closed); None keeps it open.
 
-    matplotlib.use("Agg")
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when no comparison pools two or more networks.
+    """
     import matplotlib.pyplot as plt
     from scipy import stats
 
@@ -98,7 +103,7 @@ def fig6(doc: dict, path: Path) -> None:
             continue
         groups.setdefault((c["setting"], c["pipeline"], c["size"]), {})[c["method"]] = c
     if not groups:
-        return
+        return None
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(groups)), 3.6))
     width = 0.26
     names = []
@@ -131,4 +136,7 @@ def fig6(doc: dict, path: Path) -> None:
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
     ax.set_title("Pooled over the networks (never-seen images); bars: baseline, L4, "
                  "rate matching; dashed: the ANN", fontsize=8)
-    _save(fig, Path(path))
+    fig.tight_layout()
+    if path is not None:
+        _save(fig, Path(path))
+    return fig
