@@ -144,19 +144,43 @@ def test_status_reads_each_block_from_its_record(tmp_path, capsys):
         stem.parent.mkdir(parents=True, exist_ok=True)
         rec.save(stem)
 
-    record(m0, s0, ["select"] * 5 + ["eval"] * 2, finished=True, elapsed_s=120.0)
-    record(m1, s1, ["select"] * 3)
+    record(m0, s0, ["select"] * 5 + ["eval"] * 2, finished=True, elapsed_s=120.0,
+           elapsed_runs="all")
+    record(m1, s1, ["select"] * 3, elapsed_s=30.0)  # begun before the per-save clock
     rows = cross.cross_status(tmp_path / "records", "full")
     assert len(rows) == 20 and rows[0]["block"] == "0:paper-rathi"
     assert rows[0] == {"block": "0:paper-rathi", "state": "finished", "selection": 5,
-                       "evaluation": 2, "elapsed_s": 120.0}
+                       "evaluation": 2, "elapsed_s": 120.0, "elapsed_all": True}
     assert rows[1]["block"] == "1:paper-rathi" and rows[1]["state"] == "partial"
     assert rows[1]["selection"] == 3 and rows[1]["evaluation"] == 0
+    assert not rows[1]["elapsed_all"]
     assert {r["state"] for r in rows[2:]} == {"not started"}
     assert cli.main(["--status", "--records", str(tmp_path / "records")]) == 0
     out = capsys.readouterr().out
     assert "| 0:paper-rathi | finished | 5 | 2 | 2.0 |" in out
+    assert "| 1:paper-rathi | partial | 3 | 0 | 0.5* |" in out
     assert "1 of 20 blocks finished, 1 partial, 18 not started." in out
+
+
+def test_a_block_counts_the_time_of_every_run_up_to_its_last_save(monkeypatch):
+    """elapsed_s grows at each save: a run cut off after a save keeps its time, and the
+    run that resumes the record adds its own (a fake clock, no timing)."""
+    from validation.study.tasks import Record
+
+    now = [100.0]
+    monkeypatch.setattr(cross.time, "perf_counter", lambda: now[0])
+    rec = Record()
+    cross._clock(rec)  # a run starts
+    now[0] += 40.0
+    cross._clock(rec)  # it saves after 40 s, then is cut off
+    assert rec.meta["elapsed_s"] == 40.0
+    resumed = Record()
+    resumed.meta.update(rec.meta)
+    now[0] += 1000.0  # time between the runs does not count
+    cross._clock(resumed)
+    now[0] += 25.0
+    cross._clock(resumed)
+    assert resumed.meta["elapsed_s"] == 65.0
 
 
 @pytest.mark.slow

@@ -386,9 +386,24 @@ def _selection(cfg, model, setting, workers, cache, log) -> dict:
     return {"got": got, "small": small, "ids": ids}
 
 
+def _clock(rec: Record) -> None:
+    """Add the run time since the record's last save to its ``elapsed_s``.
+
+    Counted at every save, so a run that is interrupted and resumed adds the time up to
+    its last save (what it recorded); the block's ``elapsed_s`` is the time of every run
+    that built it, not only of the one that finished it.
+    """
+    now = time.perf_counter()
+    since = getattr(rec, "_clock_t", None)
+    if since is not None:
+        rec.meta["elapsed_s"] = float(rec.meta.get("elapsed_s", 0.0)) + now - since
+    rec._clock_t = now
+
+
 def _save_active() -> None:
     rec = active_record()
     if rec is not None and not rec.replay and rec.path is not None:
+        _clock(rec)
         rec.save(rec.path)
 
 
@@ -591,14 +606,16 @@ def cross_part(mode: str, out_dir: Path, records_dir: Path, *, workers: int = 1,
             for model, setting in _pick(cfg, block):
                 rec = open_block(records_dir, cfg, model, setting)
                 t0 = time.perf_counter()
+                # "all": every run that built the record is in elapsed_s (it began with
+                # this clock); a record begun before counts only its later runs
+                rec.meta.setdefault("elapsed_runs", "some" if rec.tasks else "all")
+                _clock(rec)
                 log(f"cross: block {Path(model).name} {setting['name']}")
                 with recording(rec):
                     results.append(run_block(cfg, model, setting, workers=workers,
                                              cache=cache, log=log))
-                    rec.meta.setdefault("elapsed_s", 0.0)
-                    rec.meta["elapsed_s"] += time.perf_counter() - t0
                     rec.meta["finished"] = True
-                    rec.save(rec.path)
+                    _save_active()
                 log(f"cross: block {Path(model).name} {setting['name']} done in "
                     f"{(time.perf_counter() - t0) / 60:.1f} min")
         finally:
@@ -616,7 +633,9 @@ def cross_status(records_dir: Path, mode: str = "full") -> list[dict]:
     list of dict
         One per block in run order: ``block`` (``K:SETTING``), ``state`` (``finished``,
         ``partial`` or ``not started``), ``selection`` and ``evaluation`` (how many runs of
-        each the record holds) and ``elapsed_s`` (the run time recorded, 0 when none).
+        each the record holds), ``elapsed_s`` (the run time recorded, 0 when none) and
+        ``elapsed_all`` (False: the record began before run times were counted at every
+        save, so its earlier runs are missing from ``elapsed_s``).
     """
     cfg = cross_config(mode)
     rows = []
@@ -624,29 +643,33 @@ def cross_status(records_dir: Path, mode: str = "full") -> list[dict]:
         stem = block_stem(records_dir, model, setting["name"])
         path = stem.with_name(stem.name + ".record.json")
         row = {"block": name, "state": "not started", "selection": 0, "evaluation": 0,
-               "elapsed_s": 0.0}
+               "elapsed_s": 0.0, "elapsed_all": True}
         if path.is_file():
             doc = json.loads(path.read_text())
             sets = [t["task"]["images"]["set"] for t in doc.get("tasks", {}).values()]
             row.update(state="finished" if doc.get("finished") else "partial",
                        selection=sets.count("select"), evaluation=sets.count("eval"),
-                       elapsed_s=float(doc.get("elapsed_s", 0.0)))
+                       elapsed_s=float(doc.get("elapsed_s", 0.0)),
+                       elapsed_all=doc.get("elapsed_runs") == "all")
         rows.append(row)
     return rows
 
 
 def status_markdown(rows: list[dict]) -> str:
     """The rows of :func:`cross_status` as a Markdown table with a one-line summary."""
-    lines = ["| block | state | selection runs | evaluation runs | run time (min)* |",
+    lines = ["| block | state | selection runs | evaluation runs | run time (min) |",
              "|---|---|---|---|---|"]
     for r in rows:
         t = f"{r['elapsed_s'] / 60:.1f}" if r["elapsed_s"] else ""
+        t += "*" if t and not r["elapsed_all"] else ""
         lines.append(f"| {r['block']} | {r['state']} | {r['selection']} | "
                      f"{r['evaluation']} | {t} |")
     n = {s: sum(r["state"] == s for r in rows) for s in ("finished", "partial", "not started")}
     lines += ["", f"{n['finished']} of {len(rows)} blocks finished, {n['partial']} partial, "
-              f"{n['not started']} not started. *The run that finished the block; the "
-              "earlier runs of a resumed block are not counted."]
+              f"{n['not started']} not started. Run time: every run that built the block, "
+              "each up to its last save; *a record begun before run times were counted "
+              "at every save holds only its later runs (at least the one that finished "
+              "it)."]
     return "\n".join(lines)
 
 
