@@ -315,7 +315,7 @@ def test_the_blocks_of_one_network_replay_together_with_different_image_counts(t
     """Each block records the ANN's classes of its own evaluation images (4,000 at one
     setting, 6,000 at another); the merged replay record keeps their union, so every block
     of the network replays."""
-    from validation.study.tasks import NotRecorded, Record
+    from validation.study.tasks import NotRecorded, Record, ann_keys
 
     cfg = cross.cross_config("full")
     model = cfg["networks"][0]
@@ -324,7 +324,7 @@ def test_the_blocks_of_one_network_replay_together_with_different_image_counts(t
     ids_a, ids_b = np.arange(0, 200) * 2, np.arange(100, 400)  # they overlap
     for setting, ids in zip(cfg["settings"][:2], (ids_a, ids_b[::-1]), strict=True):
         rec = Record()
-        kid, name = cross._ann_keys(model)
+        kid, name = ann_keys(cross._ann_key(model))
         rec.arrays[kid], rec.arrays[name] = ids.astype(np.int64), truth[ids]
         stem = cross.block_stem(tmp_path, model, setting["name"])
         stem.parent.mkdir(parents=True, exist_ok=True)
@@ -336,7 +336,7 @@ def test_the_blocks_of_one_network_replay_together_with_different_image_counts(t
         cross._ann_classes(merged, model, np.array([401]))
     # two records that disagree on an image's class are refused
     bad = {k: v.copy() for k, v in merged.arrays.items()}
-    bad[cross._ann_keys(model)[1]][0] += 1
+    bad[ann_keys(cross._ann_key(model))[1]][0] += 1
     with pytest.raises(ValueError, match="disagree"):
         cross._merge_ann(bad, merged.arrays)
 

@@ -41,7 +41,7 @@ from l4theory.experiment.select import select_best
 
 from ..paths import REPO_ROOT
 from .config import load_model, load_split, provenance
-from .tasks import _COMPUTE, _IDS, _KIND, NotRecorded, Record, active_record, run_tasks, task_ids
+from .tasks import _COMPUTE, _IDS, _KIND, NotRecorded, Record, active_record, ann_merge, run_tasks, task_ids
 
 __all__ = ["CROSS", "block_stem", "cross_status", "cross_task", "eval_chunk", "fold_indices",
            "network_splits", "run_block", "scale_grid", "select_block", "status_markdown"]
@@ -407,26 +407,13 @@ def _save_active() -> None:
         rec.save(rec.path)
 
 
-def _ann_keys(model: str) -> tuple[str, str]:
-    """Record keys of the ANN's predicted classes of training images: (ids, classes)."""
-    return f"ann/{Path(model).name}/train/ids", f"ann/{Path(model).name}/train/classes"
-
-
-def _ann_recorded(arrays: dict, model: str, ids: np.ndarray) -> np.ndarray | None:
-    """The recorded ANN classes of training images ``ids`` (None: not all are recorded)."""
-    kid, name = _ann_keys(model)
-    if kid not in arrays or arrays[kid].size == 0:
-        return None
-    have = np.asarray(arrays[kid])
-    order = np.argsort(have, kind="stable")
-    at = order[np.minimum(np.searchsorted(have, ids, sorter=order), have.size - 1)]
-    if not np.array_equal(have[at], ids):
-        return None
-    return np.asarray(arrays[name])[at]
+def _ann_key(model: str) -> str:
+    """The record's name of the ANN's classes of a network's training images."""
+    return f"{Path(model).name}/train"
 
 
 def _is_ann_key(key: str) -> bool:
-    """Whether ``key`` is one of :func:`_ann_keys` (``ann/<network>/train/ids|classes``)."""
+    """Whether ``key`` is an array of :func:`_ann_key` (``ann/<network>/train/...``)."""
     parts = key.split("/")
     return len(parts) == 4 and parts[0] == "ann" and parts[2] == "train"
 
@@ -436,33 +423,19 @@ def _merge_ann(into: dict, arrays: dict) -> None:
 
     The blocks of one network evaluate different numbers of images (``n_eval`` per
     setting), so each record holds the ANN's classes of its own images; a replay of every
-    block needs their union. An image recorded twice must have the same class.
+    block needs their union (:func:`.tasks.ann_merge`).
     """
     for kid in [k for k in arrays if _is_ann_key(k) and k.endswith("/ids")]:
-        name = kid[:-len("ids")] + "classes"
-        ids = np.concatenate([into.get(kid, np.zeros(0, np.int64)), arrays[kid]])
-        cls = np.concatenate([into.get(name, np.zeros(0, np.uint8)), arrays[name]])
-        uniq, first, inv = np.unique(ids, return_index=True, return_inverse=True)
-        if not np.array_equal(cls[first][inv], cls):
-            raise ValueError(f"records disagree on the ANN's class of an image ({kid})")
-        into[kid], into[name] = uniq.astype(np.int64), cls[first]
+        ann_merge(into, arrays, kid, kid[:-len("ids")] + "classes")
 
 
 def _ann_classes(rec, model: str, ids: np.ndarray) -> np.ndarray:
     """The ANN's predicted class of training images ``ids`` (kept in the record)."""
     if rec is not None:
-        got = _ann_recorded(rec.arrays, model, ids)
-        if got is not None:
-            return got
-        if rec.replay:
-            raise NotRecorded(f"the ANN's predictions of {model} are not in the record")
+        return rec.ann(model, "train", ids, key=_ann_key(model))
     _, net = load_model(model)
     x, _ = load_split("train")
-    cls = net.predict(x[ids]).astype(np.uint8)
-    if rec is not None:
-        kid, name = _ann_keys(model)
-        rec.arrays[kid], rec.arrays[name] = np.asarray(ids, np.int64), cls
-    return cls
+    return net.predict(x[np.asarray(ids)]).astype(np.uint8)
 
 
 def run_block(cfg: dict, model: str, setting: dict, *, workers: int = 1, cache=None,

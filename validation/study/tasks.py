@@ -33,7 +33,8 @@ from l4theory.experiment.cache import json_default, write_json, write_npz
 
 from .config import load_model, load_split, model_sha
 
-__all__ = ["PRED_KINDS", "NotRecorded", "Record", "active_record", "ann_correct", "arm_label",
+__all__ = ["PRED_KINDS", "NotRecorded", "Record", "active_record", "ann_correct", "ann_keys",
+           "ann_lookup", "ann_merge", "arm_label",
            "arm_network", "correct", "outcome", "task_ids",
            "fidelity_task", "predictions_task", "recording", "run_tasks", "task_id"]
 
@@ -329,24 +330,57 @@ class Record:
                     "time_s": np.float64(0.0)}
         return {**self.stored(tid), "time_s": np.float64(0.0)}
 
-    def ann(self, model: str, split: str, ids: np.ndarray) -> np.ndarray:
-        """The ANN's predicted class of images ``ids`` of ``split`` (new ones computed, kept)."""
-        kid, kcl = f"ann/{split}/ids", f"ann/{split}/classes"
-        have = self.arrays.get(kid, np.zeros(0, np.int64))
-        new = np.setdiff1d(ids, have)
-        if new.size:
-            if self.replay:
-                raise KeyError(f"the ANN's predictions on {new.size} {split} images are not "
-                               "in the record")
-            _, net = load_model(model)
-            x, _ = load_split(split)
-            cls = net.predict(x[ids]).astype(np.uint8)  # the images as the part asks them
-            both = np.concatenate([have, ids])
-            allc = np.concatenate([self.arrays.get(kcl, np.zeros(0, np.uint8)), cls])
-            keep = np.unique(both, return_index=True)[1]
-            self.arrays[kid], self.arrays[kcl] = both[keep], allc[keep]
-            return cls
-        return self.arrays[kcl][np.searchsorted(have, ids)]
+    def ann(self, model: str, split: str, ids: np.ndarray, key: str | None = None
+            ) -> np.ndarray:
+        """The ANN's predicted class of images ``ids`` of ``split`` (new ones computed, kept).
+
+        ``key`` names the predictions in the record (``ann/<key>/ids|classes``; default
+        ``split``): the cross study keeps each network's apart.
+        """
+        kid, kcl = ann_keys(split if key is None else key)
+        ids = np.asarray(ids, dtype=np.int64)
+        got = ann_lookup(self.arrays, kid, kcl, ids)
+        if got is not None:
+            return got
+        if self.replay:
+            raise NotRecorded(f"the ANN's predictions of {model} on {split} images are not "
+                              "in the record")
+        _, net = load_model(model)
+        x, _ = load_split(split)
+        cls = net.predict(x[ids]).astype(np.uint8)  # the images as the part asks them
+        ann_merge(self.arrays, {kid: ids, kcl: cls}, kid, kcl)
+        return cls
+
+
+def ann_keys(key: str) -> tuple[str, str]:
+    """The record's array names of the ANN's predictions under ``key``: (ids, classes)."""
+    return f"ann/{key}/ids", f"ann/{key}/classes"
+
+
+def ann_lookup(arrays: dict, kid: str, kcl: str, ids: np.ndarray) -> np.ndarray | None:
+    """The recorded classes of images ``ids`` (any order recorded); None unless all are."""
+    have = np.asarray(arrays.get(kid, np.zeros(0, np.int64)))
+    if have.size == 0:
+        return None if np.size(ids) else np.zeros(0, np.uint8)
+    order = np.argsort(have, kind="stable")
+    at = order[np.minimum(np.searchsorted(have, ids, sorter=order), have.size - 1)]
+    if not np.array_equal(have[at], ids):
+        return None
+    return np.asarray(arrays[kcl])[at]
+
+
+def ann_merge(into: dict, arrays: dict, kid: str, kcl: str) -> None:
+    """Add the ANN classes of ``arrays`` to ``into``, keeping every image either holds.
+
+    The union is stored sorted by image id. An image held by both must have the same
+    class (the ANN is deterministic); otherwise a ValueError names the key.
+    """
+    ids = np.concatenate([into.get(kid, np.zeros(0, np.int64)), arrays[kid]])
+    cls = np.concatenate([into.get(kcl, np.zeros(0, np.uint8)), arrays[kcl]])
+    uniq, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+    if not np.array_equal(cls[first][inv], cls):
+        raise ValueError(f"records disagree on the ANN's class of an image ({kid})")
+    into[kid], into[kcl] = uniq.astype(np.int64), cls[first]
 
 
 _ACTIVE: list = []
