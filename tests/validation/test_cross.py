@@ -275,6 +275,19 @@ def test_analysis_pools_the_networks_paired_differences():
             "paper's baseline vs project's baseline") in rows
     md = cross_report.cross_markdown(doc)
     assert md.count("| a0.85-hard-T15 |") > 10
+    # exploratory: the lead on the selection images (0.82 - 0.80 by construction) against
+    # the lead on the never-seen images, per network, then averaged
+    opt = {(r["pipeline"], r["size"], r["method"]): r for r in doc["optimism"]}
+    r = opt[("project", "small", "l4")]
+    new = np.array([d.mean() for d in diffs])
+    assert r["k"] == 4 and r["selection"] == pytest.approx(0.02, abs=1e-12)
+    assert r["new"] == pytest.approx(new.mean(), rel=1e-12)
+    gap = 0.02 - new
+    half = 3.182446305284263 * gap.std(ddof=1) / 2  # t(0.975, 3), sqrt(4)
+    assert r["optimism"]["mean"] == pytest.approx(gap.mean(), rel=1e-12)
+    assert r["optimism"]["hi"] - r["optimism"]["mean"] == pytest.approx(half, rel=1e-9)
+    assert opt[("project", "full", "l4")]["optimism"]["mean"] == 0  # chose the baseline
+    assert "lead on never-seen images" in md
 
 
 def test_figures_are_drawn(tmp_path):

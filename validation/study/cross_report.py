@@ -163,13 +163,14 @@ def analyse(blocks: list[dict], cfg: dict) -> dict:
     choices = [{"network": Path(b["model"]).name, "setting": b["setting"],
                 "choices": b["choices"]} for b in blocks]
     finite = [r for b in blocks for r in _finite_l4(b, cfg)]
+    optimism = _optimism(blocks, cfg)
     primary = [c for c in comps if c["setting"] == cfg["settings"][0]["name"]
                and c["pipeline"] == "paper" and c["method"] == "l4"
                and c["contrast"] == "vs baseline, same size"]
     return {"format": "l4theory.study.cross", "version": 1, "config": cfg,
             "primary": primary, "comparisons": comps, "choices": choices,
             "n_comparisons": len(comps), "margin": MARGIN,
-            "paper_fraction": PAPER_FRACTION, "finite_l4": finite}
+            "paper_fraction": PAPER_FRACTION, "finite_l4": finite, "optimism": optimism}
 
 
 def _finite_l4(block: dict, cfg: dict) -> list[dict]:
@@ -196,6 +197,43 @@ def _finite_l4(block: dict, cfg: dict) -> list[dict]:
     return rows
 
 
+def _optimism(blocks: list[dict], cfg: dict) -> list[dict]:
+    """How far each method's lead on its selection images overstates it on new images.
+
+    Exploratory, added after S1 and S2 had finished (not pre-registered). Per network, the
+    chosen method's selection accuracy minus the baseline's (same pipeline and size, the
+    images they were chosen on) and the same difference on the never-seen evaluation
+    images; per (setting, pipeline, size, method) the mean of each over the networks and
+    of their difference (the optimism) with the t interval over networks.
+    """
+    from scipy import stats
+
+    rows = []
+    for s in cfg["settings"]:
+        for p in s["pipelines"]:
+            for size in _SIZES:
+                for m in _METHODS:
+                    sel, new = [], []
+                    for b in blocks:
+                        if b["setting"] != s["name"] or p not in b["choices"]:
+                            continue
+                        ch = b["choices"][p][size]
+                        sel.append(ch[m]["acc"] - ch["none"]["acc"])
+                        new.append(float(np.mean(b["correct"][_key(ch[m], p)].astype(float)
+                                                 - b["correct"][_key(ch["none"], p)])))
+                    if len(sel) < 2:
+                        continue
+                    gap = np.array(sel) - np.array(new)
+                    half = stats.t.ppf(0.975, gap.size - 1) * gap.std(ddof=1) / np.sqrt(gap.size)
+                    rows.append({"setting": s["name"], "pipeline": p, "size": size,
+                                 "method": m, "k": len(sel), "selection": float(np.mean(sel)),
+                                 "new": float(np.mean(new)),
+                                 "optimism": {"mean": float(gap.mean()),
+                                              "lo": float(gap.mean() - half),
+                                              "hi": float(gap.mean() + half)}})
+    return rows
+
+
 def _row(blocks, setting, pipeline, size, method, contrast, pick) -> dict:
     rows, diffs, gaps = _contrast(blocks, setting, pick)
     return {"setting": setting, "pipeline": pipeline, "size": size, "method": method,
@@ -209,6 +247,7 @@ def _row(blocks, setting, pipeline, size, method, contrast, pick) -> dict:
 def _pts(x, signed=True) -> str:
     if x is None:
         return "-"
+    x = 0.0 if abs(x) < 5e-9 else x  # no "-0.00" from rounding error
     return f"{100 * x:+.2f}" if signed else f"{100 * x:.2f}"
 
 
@@ -312,6 +351,21 @@ def cross_markdown(doc: dict) -> str:
             lines.append(f"| {r['network']} | {r['setting']} | {r['pipeline']} | "
                          f"{size_n[r['size']]} | {_choice(r['baseline'])} | "
                          f"{_choice(r['l4'], l4=True)} | {_pts(r['difference'])} |")
+    if doc.get("optimism"):
+        lines += ["", "### Exploratory: the lead on the selection images and on new images", "",
+                  "Added after S1 and S2 had finished (not pre-registered). Each method's "
+                  "accuracy minus the baseline's at their choices, on the images they were "
+                  "chosen on and on the never-seen images, averaged over the networks; the "
+                  "optimism is the first minus the second (t 95% CI over networks).", "",
+                  "| setting | pipeline | chosen on | method | k | lead on selection images | "
+                  "lead on never-seen images | optimism [95% CI] |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in doc["optimism"]:
+            o = r["optimism"]
+            lines.append(f"| {r['setting']} | {r['pipeline']} | {size_n[r['size']]} | "
+                         f"{r['method']} | {r['k']} | {_pts(r['selection'])} | "
+                         f"{_pts(r['new'])} | {_pts(o['mean'])} [{_pts(o['lo'])}, "
+                         f"{_pts(o['hi'])}] |")
     if doc.get("missing_blocks"):
         lines += ["", "Blocks not (fully) recorded yet: " + ", ".join(doc["missing_blocks"])]
     return "\n".join(lines)
