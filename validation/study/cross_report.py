@@ -163,14 +163,14 @@ def analyse(blocks: list[dict], cfg: dict) -> dict:
     choices = [{"network": Path(b["model"]).name, "setting": b["setting"],
                 "choices": b["choices"]} for b in blocks]
     finite = [r for b in blocks for r in _finite_l4(b, cfg)]
-    optimism = _optimism(blocks, cfg)
     primary = [c for c in comps if c["setting"] == cfg["settings"][0]["name"]
                and c["pipeline"] == "paper" and c["method"] == "l4"
                and c["contrast"] == "vs baseline, same size"]
     return {"format": "l4theory.study.cross", "version": 1, "config": cfg,
             "primary": primary, "comparisons": comps, "choices": choices,
             "n_comparisons": len(comps), "margin": MARGIN,
-            "paper_fraction": PAPER_FRACTION, "finite_l4": finite, "optimism": optimism}
+            "paper_fraction": PAPER_FRACTION, "finite_l4": finite,
+            "optimism": _optimism(blocks, comps)}
 
 
 def _finite_l4(block: dict, cfg: dict) -> list[dict]:
@@ -197,40 +197,30 @@ def _finite_l4(block: dict, cfg: dict) -> list[dict]:
     return rows
 
 
-def _optimism(blocks: list[dict], cfg: dict) -> list[dict]:
+def _optimism(blocks: list[dict], comps: list[dict]) -> list[dict]:
     """How far each method's lead on its selection images overstates it on new images.
 
     Exploratory, added after S1 and S2 had finished (not pre-registered). Per network, the
     chosen method's selection accuracy minus the baseline's (same pipeline and size, the
     images they were chosen on) and the same difference on the never-seen evaluation
-    images; per (setting, pipeline, size, method) the mean of each over the networks and
-    of their difference (the optimism) with the t interval over networks.
+    images (the "vs baseline, same size" comparison); per (setting, pipeline, size,
+    method) the mean of each over the networks and of their difference (the optimism)
+    with the t interval over networks.
     """
-    from scipy import stats
-
+    choices = {(Path(b["model"]).name, b["setting"]): b["choices"] for b in blocks}
     rows = []
-    for s in cfg["settings"]:
-        for p in s["pipelines"]:
-            for size in _SIZES:
-                for m in _METHODS:
-                    sel, new = [], []
-                    for b in blocks:
-                        if b["setting"] != s["name"] or p not in b["choices"]:
-                            continue
-                        ch = b["choices"][p][size]
-                        sel.append(ch[m]["acc"] - ch["none"]["acc"])
-                        new.append(float(np.mean(b["correct"][_key(ch[m], p)].astype(float)
-                                                 - b["correct"][_key(ch["none"], p)])))
-                    if len(sel) < 2:
-                        continue
-                    gap = np.array(sel) - np.array(new)
-                    half = stats.t.ppf(0.975, gap.size - 1) * gap.std(ddof=1) / np.sqrt(gap.size)
-                    rows.append({"setting": s["name"], "pipeline": p, "size": size,
-                                 "method": m, "k": len(sel), "selection": float(np.mean(sel)),
-                                 "new": float(np.mean(new)),
-                                 "optimism": {"mean": float(gap.mean()),
-                                              "lo": float(gap.mean() - half),
-                                              "hi": float(gap.mean() + half)}})
+    for c in comps:
+        if c["contrast"] != "vs baseline, same size" or len(c["networks"]) < 2:
+            continue
+        p, size, m = c["pipeline"], c["size"], c["method"]
+        sel = np.array([ch[m]["acc"] - ch["none"]["acc"] for ch in
+                        (choices[(r["network"], c["setting"])][p][size] for r in c["networks"])])
+        new = np.array([r["difference"]["mean"] for r in c["networks"]])
+        opt = mean_ci(sel - new)
+        rows.append({"setting": c["setting"], "pipeline": p, "size": size, "method": m,
+                     "k": int(sel.size), "selection": float(sel.mean()),
+                     "new": float(new.mean()),
+                     "optimism": {k: opt[k] for k in ("mean", "lo", "hi")}})
     return rows
 
 
@@ -269,6 +259,13 @@ def _choice(x: dict, l4: bool = False) -> str:
     r = x["arm"].get("r_s")
     rs = f", r_s={r:g}" if r is not None else (", r_s=inf" if l4 else "")
     return f"{x['scale']:g}{rs} ({100 * x['acc']:.1f})"
+
+
+def _exploratory(title: str, note: str, columns: list[str], rows: list[list]) -> list[str]:
+    """Lines of one exploratory Markdown table: heading, note, header, rows."""
+    return (["", f"### Exploratory: {title}", "", note, "",
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            + ["| " + " | ".join(str(x) for x in r) + " |" for r in rows])
 
 
 def cross_markdown(doc: dict) -> str:
@@ -340,32 +337,30 @@ def cross_markdown(doc: dict) -> str:
                              f"{_choice(c['none'])} | {_choice(c['l4'], l4=True)} | "
                              f"{_choice(c['ratematch'])} |")
     if doc.get("finite_l4"):
-        lines += ["", "### Exploratory: L4 without r_s = inf, on the selection images", "",
-                  "Added after the first blocks had finished (not pre-registered). The "
-                  "paper's sweep has no r_s = inf, so its L4 network always adjusts: here "
-                  "L4's best (r_s, scale) among finite r_s against the baseline's best, on "
-                  "the selection images (no evaluation run).", "",
-                  "| network | setting | pipeline | chosen on | baseline | L4, finite r_s | "
-                  "difference (points) |", "|---|---|---|---|---|---|---|"]
-        for r in doc["finite_l4"]:
-            lines.append(f"| {r['network']} | {r['setting']} | {r['pipeline']} | "
-                         f"{size_n[r['size']]} | {_choice(r['baseline'])} | "
-                         f"{_choice(r['l4'], l4=True)} | {_pts(r['difference'])} |")
+        lines += _exploratory(
+            "L4 without r_s = inf, on the selection images",
+            "Added after the first blocks had finished (not pre-registered). The paper's "
+            "sweep has no r_s = inf, so its L4 network always adjusts: here L4's best "
+            "(r_s, scale) among finite r_s against the baseline's best, on the selection "
+            "images (no evaluation run).",
+            ["network", "setting", "pipeline", "chosen on", "baseline", "L4, finite r_s",
+             "difference (points)"],
+            [[r["network"], r["setting"], r["pipeline"], size_n[r["size"]],
+              _choice(r["baseline"]), _choice(r["l4"], l4=True), _pts(r["difference"])]
+             for r in doc["finite_l4"]])
     if doc.get("optimism"):
-        lines += ["", "### Exploratory: the lead on the selection images and on new images", "",
-                  "Added after S1 and S2 had finished (not pre-registered). Each method's "
-                  "accuracy minus the baseline's at their choices, on the images they were "
-                  "chosen on and on the never-seen images, averaged over the networks; the "
-                  "optimism is the first minus the second (t 95% CI over networks).", "",
-                  "| setting | pipeline | chosen on | method | k | lead on selection images | "
-                  "lead on never-seen images | optimism [95% CI] |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for r in doc["optimism"]:
-            o = r["optimism"]
-            lines.append(f"| {r['setting']} | {r['pipeline']} | {size_n[r['size']]} | "
-                         f"{r['method']} | {r['k']} | {_pts(r['selection'])} | "
-                         f"{_pts(r['new'])} | {_pts(o['mean'])} [{_pts(o['lo'])}, "
-                         f"{_pts(o['hi'])}] |")
+        lines += _exploratory(
+            "the lead on the selection images and on new images",
+            "Added after S1 and S2 had finished (not pre-registered). Each method's accuracy "
+            "minus the baseline's at their choices, on the images they were chosen on and on "
+            "the never-seen images, averaged over the networks; the optimism is the first "
+            "minus the second (t 95% CI over networks).",
+            ["setting", "pipeline", "chosen on", "method", "k", "lead on selection images",
+             "lead on never-seen images", "optimism [95% CI]"],
+            [[r["setting"], r["pipeline"], size_n[r["size"]], r["method"], r["k"],
+              _pts(r["selection"]), _pts(r["new"]),
+              f"{_pts(r['optimism']['mean'])} [{_pts(r['optimism']['lo'])}, "
+              f"{_pts(r['optimism']['hi'])}]"] for r in doc["optimism"]])
     if doc.get("missing_blocks"):
         lines += ["", "Blocks not (fully) recorded yet: " + ", ".join(doc["missing_blocks"])]
     return "\n".join(lines)
