@@ -354,21 +354,56 @@ def test_the_blocks_of_one_network_replay_together_with_different_image_counts(t
         cross._merge_ann(bad, merged.arrays)
 
 
-def test_every_finished_shipped_block_replays(tmp_path):
-    """The shipped records (``records/study/cross/``) rebuild the report: every block its
-    record calls finished replays in full (nothing is simulated), those not started are
-    listed as missing."""
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """The shipped records' block states and the report rebuilt from them (no simulation)."""
     from validation.study.config import RECORDS_DIR
 
     rows = cross.cross_status(RECORDS_DIR, "full")
-    finished = {r["block"] for r in rows if r["state"] == "finished"}
-    if not finished:
+    if not any(r["state"] == "finished" for r in rows):
         pytest.skip("no finished block shipped")
-    doc = cross.rebuild_cross(RECORDS_DIR, tmp_path, "full", log=lambda m: None)
+    out = tmp_path_factory.mktemp("cross_report")
+    doc = cross.rebuild_cross(RECORDS_DIR, out, "full", log=lambda m: None)
+    return rows, doc, out
+
+
+def test_every_finished_shipped_block_replays(shipped):
+    """The shipped records (``records/study/cross/``) rebuild the report: every block its
+    record calls finished replays in full (nothing is simulated), those not started are
+    listed as missing."""
+    rows, doc, out = shipped
     nets = [Path(m).name for m in cross.cross_config("full")["networks"]]
     names = {f"{nets[int(r['block'].split(':')[0])]}:{r['block'].split(':')[1]}": r
              for r in rows}
     missing = {m.split(" ")[0] for m in doc["missing_blocks"]}
     assert not {n for n, r in names.items() if r["state"] == "finished"} & missing
     assert {n for n, r in names.items() if r["state"] == "not started"} <= missing
-    assert (tmp_path / "cross_full.md").is_file()
+    assert (out / "cross_full.md").is_file()
+
+
+def test_docs_tables_are_the_reports_for_every_complete_setting(shipped):
+    """docs/study.md's results tables hold exactly the rows that ``--report`` writes for
+    every setting whose five blocks are finished (rows of a running setting may lag)."""
+    from validation.paths import REPO_ROOT
+
+    rows, _, out = shipped
+    by_setting: dict[str, set] = {}
+    for r in rows:
+        by_setting.setdefault(r["block"].split(":")[1], set()).add(r["state"])
+    complete = [s for s, states in by_setting.items() if states == {"finished"}]
+    if not complete:
+        pytest.skip("no setting complete")
+    text = (REPO_ROOT / "docs" / "study.md").read_text()
+    results = text[text.index("\n## Results"):text.index("\n## Deviations from the plan")]
+    report = (out / "cross_full.md").read_text()
+
+    def table_rows(md: str, setting: str) -> list[str]:
+        return sorted(line.strip() for line in md.splitlines()
+                      if line.startswith("|") and f"| {setting} |" in line)
+
+    for setting in complete:
+        want = table_rows(report, setting)
+        assert want, setting
+        assert table_rows(results, setting) == want, (
+            f"docs/study.md's rows of {setting} differ from `python -m validation study "
+            "--report`'s; paste the report's tables")
